@@ -1,0 +1,3 @@
+//! One request to the TaurusDB API and the classification of its answer.
+
+pub mod signer;
