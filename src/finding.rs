@@ -91,44 +91,41 @@ impl ErrorKind {
     }
 }
 
-/// Details of a row that could not be checked.
+/// The final result of checking one row.
+///
+/// `http_status`, `error_code` and `error_msg` are evidence for any status:
+/// a `not_found` row keeps the API's 404 code, an `error` row the reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorDetail {
-    pub kind: ErrorKind,
+pub struct Finding {
+    pub status: Status,
+    /// Set exactly when `status` is `error`.
+    pub error_kind: Option<ErrorKind>,
     /// The HTTP status of the last answer, when there was one.
     pub http_status: Option<u16>,
     /// The API's `error_code`, when the body carried one.
     pub error_code: Option<String>,
-    /// The API's `error_msg`, or a short description of a transport failure.
+    /// The API's `error_msg`, or a description of what went wrong.
     pub error_msg: Option<String>,
-}
-
-/// The final result of checking one row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Finding {
-    pub status: Status,
     /// UTC time of the last answer, RFC 3339; `None` when nothing was sent.
     pub checked_at: Option<String>,
     /// The `X-Request-Id` of the last answer.
     pub request_id: Option<String>,
     /// Requests sent for this row, retries included.
     pub attempts: u32,
-    pub error: Option<ErrorDetail>,
 }
 
 impl Finding {
     /// Builds a finding for a row that was never sent.
-    pub fn unsent(status: Status, error: Option<ErrorDetail>) -> Finding {
+    pub fn unsent(status: Status, error_kind: Option<ErrorKind>, error_msg: String) -> Finding {
         Finding {
             status,
+            error_kind,
+            http_status: None,
+            error_code: None,
+            error_msg: Some(error_msg),
             checked_at: None,
             request_id: None,
             attempts: 0,
-            error,
         }
-    }
-
-    pub fn error_kind(&self) -> Option<ErrorKind> {
-        self.error.as_ref().map(|e| e.kind)
     }
 }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod credentials;
 pub mod demo;
+pub mod exit;
 pub mod finding;
 pub mod inventory;
 pub mod report;

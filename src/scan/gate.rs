@@ -1,0 +1,163 @@
+//! The key-lockout guard.
+//!
+//! Huawei Cloud's gateway locks an AK for 5 minutes after more than 5
+//! consecutive authentication failures, which would break every other job
+//! that uses the key. So a credential is unproven until the API accepts it:
+//! while unproven, one request at a time (the probe) may use it, and the
+//! other workers wait. The first 401 marks the credential rejected, and its
+//! remaining rows are never sent. Once proven, requests go out in parallel.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use super::shutdown::Shutdown;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    Unproven { probing: bool },
+    Proven,
+    Rejected(String),
+}
+
+/// What a worker may do with a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pass {
+    /// Send; `probe` is true when this request is the credential's one trial.
+    Send { probe: bool },
+    /// Do not send: the credential was rejected, for this reason.
+    Rejected(String),
+    /// Do not send: the scan is stopping.
+    Stopping,
+}
+
+/// Per-credential state, shared by all workers.
+pub struct AuthGate {
+    states: Mutex<Vec<State>>,
+    changed: Condvar,
+}
+
+impl AuthGate {
+    pub fn new(credentials: usize) -> AuthGate {
+        AuthGate {
+            states: Mutex::new(vec![State::Unproven { probing: false }; credentials]),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Waits until a request with credential `index` may be sent.
+    pub fn pass(&self, index: usize, shutdown: &Shutdown) -> Pass {
+        let mut states = self.states.lock().expect("auth gate lock");
+        loop {
+            if shutdown.is_triggered() {
+                return Pass::Stopping;
+            }
+            match &mut states[index] {
+                State::Proven => return Pass::Send { probe: false },
+                State::Rejected(reason) => return Pass::Rejected(reason.clone()),
+                State::Unproven { probing } if !*probing => {
+                    *probing = true;
+                    return Pass::Send { probe: true };
+                }
+                State::Unproven { .. } => {
+                    // Woken by any change; the timeout only lets a stop be noticed.
+                    states = self
+                        .changed
+                        .wait_timeout(states, Duration::from_millis(100))
+                        .expect("auth gate lock")
+                        .0;
+                }
+            }
+        }
+    }
+
+    /// Records that the API accepted credential `index`.
+    pub fn prove(&self, index: usize) {
+        let mut states = self.states.lock().expect("auth gate lock");
+        if matches!(states[index], State::Unproven { .. }) {
+            states[index] = State::Proven;
+            self.changed.notify_all();
+        }
+    }
+
+    /// Records that the API rejected credential `index`; returns `true` for the first rejection.
+    pub fn reject(&self, index: usize, reason: String) -> bool {
+        let mut states = self.states.lock().expect("auth gate lock");
+        if matches!(states[index], State::Rejected(_)) {
+            return false;
+        }
+        states[index] = State::Rejected(reason);
+        self.changed.notify_all();
+        true
+    }
+
+    /// Ends a probe that neither proved nor rejected the credential, so another row may try.
+    pub fn end_probe(&self, index: usize) {
+        let mut states = self.states.lock().expect("auth gate lock");
+        if let State::Unproven { probing } = &mut states[index] {
+            *probing = false;
+            self.changed.notify_all();
+        }
+    }
+
+    /// The rejection reason of each rejected credential, by index.
+    pub fn rejections(&self) -> Vec<(usize, String)> {
+        let states = self.states.lock().expect("auth gate lock");
+        states
+            .iter()
+            .enumerate()
+            .filter_map(|(index, state)| match state {
+                State::Rejected(reason) => Some((index, reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn first_pass_is_probe() {
+        let gate = AuthGate::new(1);
+        let shutdown = Shutdown::new();
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        gate.prove(0);
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: false });
+    }
+
+    #[test]
+    fn waiter_released_by_rejection() {
+        let gate = Arc::new(AuthGate::new(1));
+        let shutdown = Arc::new(Shutdown::new());
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        let (g, s) = (Arc::clone(&gate), Arc::clone(&shutdown));
+        let waiter = std::thread::spawn(move || g.pass(0, &s));
+        assert!(gate.reject(0, "bad key".into()));
+        assert_eq!(waiter.join().unwrap(), Pass::Rejected("bad key".into()));
+        assert!(!gate.reject(0, "again".into()));
+    }
+
+    #[test]
+    fn ended_probe_hands_over() {
+        let gate = AuthGate::new(2);
+        let shutdown = Shutdown::new();
+        assert_eq!(gate.pass(1, &shutdown), Pass::Send { probe: true });
+        gate.end_probe(1);
+        assert_eq!(gate.pass(1, &shutdown), Pass::Send { probe: true });
+        // Credentials are independent.
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+    }
+
+    #[test]
+    fn stop_releases_waiters() {
+        let gate = Arc::new(AuthGate::new(1));
+        let shutdown = Arc::new(Shutdown::new());
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        let (g, s) = (Arc::clone(&gate), Arc::clone(&shutdown));
+        let waiter = std::thread::spawn(move || g.pass(0, &s));
+        shutdown.trigger(super::super::shutdown::Stop::Interrupt);
+        assert_eq!(waiter.join().unwrap(), Pass::Stopping);
+    }
+}
