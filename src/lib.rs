@@ -9,6 +9,7 @@
 //! tests, the demo and the benchmark run against.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod credentials;

@@ -1,1 +1,83 @@
-fn main() {}
+//! The `taurus-audit` binary: parses flags, sets up logging and signals,
+//! runs a command and maps its outcome to the exit code.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use taurus_audit::cli::{Cli, Command};
+use taurus_audit::credentials::Lookup;
+use taurus_audit::exit::Exit;
+use taurus_audit::scan::shutdown::{Shutdown, Stop};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let shutdown = Arc::new(Shutdown::new());
+    if let Err(err) = watch_signals(Arc::clone(&shutdown)) {
+        eprintln!("taurus-audit: error: cannot install signal handlers: {err}");
+        return ExitCode::from(Exit::Failed.code());
+    }
+    let result = match &cli.command {
+        Command::Scan(args) => {
+            let lookup = Lookup::from_env(args.token_file.clone(), args.token_map.clone());
+            taurus_audit::app::scan(args, &lookup, &shutdown, cli.quiet)
+        }
+        Command::Simulate(args) => taurus_audit::app::simulate(args, &shutdown),
+        Command::Demo(args) => taurus_audit::app::demo(args, &shutdown, cli.quiet),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(err) => {
+            eprintln!("taurus-audit: error: {err:#}");
+            ExitCode::from(Exit::Failed.code())
+        }
+    }
+}
+
+/// Logs go to stderr: warnings by default, more with -v, only errors with -q.
+/// `RUST_LOG` overrides the level for debugging.
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => log::LevelFilter::Error,
+        (false, 0) => log::LevelFilter::Warn,
+        (false, 1) => log::LevelFilter::Info,
+        (false, 2) => log::LevelFilter::Debug,
+        (false, _) => log::LevelFilter::Trace,
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    // Dependencies' own debug output is noise at -vv.
+    builder.filter_module("rustls", log::LevelFilter::Warn);
+    builder.filter_module("ureq", log::LevelFilter::Warn);
+    builder.filter_module("ureq_proto", log::LevelFilter::Warn);
+    builder.filter_module("tiny_http", log::LevelFilter::Warn);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.format_timestamp_secs().target(env_logger::Target::Stderr).init();
+}
+
+/// The first SIGINT or SIGTERM asks the scan to stop and write its reports;
+/// a second SIGINT exits at once (the journal still allows a resume).
+fn watch_signals(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
+    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+    std::thread::Builder::new().name("signals".into()).spawn(move || {
+        for signal in signals.forever() {
+            if shutdown.is_triggered() && signal == SIGINT {
+                eprintln!("taurus-audit: second interrupt, exiting now; the journal in the run folder allows --resume");
+                std::process::exit(i32::from(Exit::Interrupted.code()));
+            }
+            let stop = if signal == SIGINT { Stop::Interrupt } else { Stop::Terminate };
+            eprintln!(
+                "taurus-audit: {} received: finishing requests in flight, then writing the reports (Ctrl-C again exits at once)",
+                stop.signal_name().unwrap_or("signal")
+            );
+            shutdown.trigger(stop);
+        }
+    })?;
+    Ok(())
+}

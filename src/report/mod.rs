@@ -271,7 +271,15 @@ fn write_csv_row<'a>(writer: &mut csv::Writer<NamedTempFile>, cells: impl Iterat
 }
 
 /// Flushes a finished temporary file to disk and renames it to its final name.
-fn persist(file: NamedTempFile, target: &Path) -> anyhow::Result<()> {
+pub fn persist(file: NamedTempFile, target: &Path) -> anyhow::Result<()> {
+    // Temporary files are created owner-only; reports are for the team to read.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("cannot set the permissions of {}", target.display()))?;
+    }
     file.as_file().sync_all().with_context(|| format!("cannot write {}", target.display()))?;
     file.persist(target)
         .map_err(|err| anyhow::Error::new(err.error).context(format!("cannot move the finished report to {}", target.display())))?;

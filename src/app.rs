@@ -1,0 +1,221 @@
+//! The commands: what `main` runs for `scan`, `simulate` and `demo`.
+//!
+//! Each returns the exit code to use or a fatal error; none calls `exit`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+
+use crate::api::endpoint::EndpointResolver;
+use crate::cli::{DemoArgs, ScanArgs, SimulateArgs};
+use crate::credentials::{self, Credentials, Lookup};
+use crate::exit::Exit;
+use crate::inventory::Inventory;
+use crate::scan::shutdown::Shutdown;
+use crate::scan::{self, ScanOutcome};
+use crate::sim::{Scenario, Simulator};
+
+/// How many inventory warnings are printed one by one before they are only counted.
+const MAX_PRINTED_WARNINGS: usize = 20;
+
+/// Runs `taurus-audit scan`.
+pub fn scan(args: &ScanArgs, lookup: &Lookup, shutdown: &Shutdown, quiet: bool) -> anyhow::Result<Exit> {
+    let resolver = EndpointResolver::new(args.endpoint.as_deref(), args.region.as_deref())?;
+    let started = std::time::Instant::now();
+    let inventory = Inventory::load(&args.inventory, resolver)?;
+    log::info!(
+        "inventory: {} rows in {} files, {} projects, {} endpoints, validated in {:.2}s",
+        inventory.total_rows,
+        inventory.files.len(),
+        inventory.projects.len(),
+        inventory.endpoints.len(),
+        started.elapsed().as_secs_f64()
+    );
+    print_warnings(&inventory);
+    let credentials = Credentials::load(lookup, &inventory.projects)?;
+    let use_env_proxy = inventory.endpoints.iter().any(|e| {
+        crate::api::endpoint::Endpoint::parse(e).map(|e| !e.is_loopback()).unwrap_or(true)
+    });
+    let config = crate::config::scan_config(args, use_env_proxy)?;
+    let outcome = scan::run(&config, &inventory, &credentials, shutdown)?;
+    Ok(finish(&outcome, quiet, Some(args)))
+}
+
+fn print_warnings(inventory: &Inventory) {
+    for warning in inventory.warnings.iter().take(MAX_PRINTED_WARNINGS) {
+        log::warn!("{warning}");
+    }
+    if inventory.warnings.len() > MAX_PRINTED_WARNINGS {
+        log::warn!(
+            "{} more inventory warnings not shown; they do not stop the scan",
+            inventory.warnings.len() - MAX_PRINTED_WARNINGS
+        );
+    }
+}
+
+/// Prints the run folder on stdout and the summary on stderr, and picks the exit code.
+fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
+    let summary = &outcome.summary;
+    println!("{}", outcome.run_dir.display());
+    let seconds = outcome.elapsed.as_secs_f64();
+    if !quiet {
+        let source = if outcome.simulator { " (answers from the simulator)" } else { "" };
+        eprintln!(
+            "taurus-audit: {} instances: {} on, {} off, {} not found, {} errors, {} not checked; {} requests in {:.1}s ({:.1}/s){source}",
+            summary.total,
+            summary.on,
+            summary.off,
+            summary.not_found,
+            summary.error,
+            summary.not_checked,
+            outcome.requests,
+            seconds,
+            outcome.requests as f64 / seconds.max(0.001),
+        );
+    }
+    for reason in &outcome.rejected_credentials {
+        eprintln!("taurus-audit: {reason}");
+    }
+    if let Some(stop) = outcome.interrupted {
+        let signal = stop.signal_name().unwrap_or("a stop request");
+        eprintln!(
+            "taurus-audit: interrupted by {signal}; {} rows are not_checked. The reports in {} are marked incomplete.",
+            summary.not_checked,
+            outcome.run_dir.display()
+        );
+        if let Some(args) = args {
+            eprintln!("To check the remaining rows, run:\n  {}", resume_command(args, &outcome.run_dir));
+        }
+    }
+    if !outcome.rejected_credentials.is_empty() && summary.on + summary.off == 0 && summary.total > 0 {
+        eprintln!("taurus-audit: no row could be checked because the credentials were rejected");
+        return Exit::Failed;
+    }
+    Exit::from_scan(summary, outcome.interrupted)
+}
+
+/// Rebuilds the command line with `--resume RUN_DIR`, quoting what a shell would split.
+fn resume_command(_args: &ScanArgs, run_dir: &std::path::Path) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut skip_next = false;
+    for arg in std::env::args() {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if arg == "--resume" {
+            skip_next = true;
+            continue;
+        }
+        if arg.starts_with("--resume=") {
+            continue;
+        }
+        words.push(arg);
+    }
+    words.push("--resume".to_string());
+    words.push(run_dir.display().to_string());
+    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+}
+
+/// Runs `taurus-audit simulate` until a stop is requested.
+pub fn simulate(args: &SimulateArgs, shutdown: &Shutdown) -> anyhow::Result<Exit> {
+    let mut scenario = match &args.scenario {
+        Some(path) => Scenario::from_file(path)?,
+        None => Scenario::from_json("{}")?,
+    };
+    if let Some(quota) = args.quota {
+        scenario.quota_per_second = Some(quota);
+    }
+    if let Some(latency) = args.latency_ms {
+        scenario.latency_ms = latency;
+    }
+    add_env_credentials(&mut scenario);
+    if scenario.tokens.is_empty() && scenario.keys.is_empty() {
+        bail!(
+            "the simulator needs at least one credential to accept: list tokens or keys in the scenario file, or set {} (or {} and {}) in its environment",
+            credentials::TOKEN_ENV,
+            credentials::AK_ENV,
+            credentials::SK_ENV
+        );
+    }
+    let simulator = Simulator::start(args.listen, scenario)?;
+    println!("listening on {}", simulator.url());
+    log::info!("simulator listening on {}", simulator.url());
+    while !shutdown.is_triggered() {
+        shutdown.sleep(std::time::Duration::from_secs(3600));
+    }
+    let stats = simulator.stats();
+    eprintln!("taurus-audit simulate: served {} requests ({} throttled)", stats.requests, stats.throttled);
+    simulator.shutdown();
+    Ok(Exit::Compliant)
+}
+
+/// Lets the simulator accept the credentials in its environment, so a scan
+/// started from the same shell authenticates without a scenario file.
+fn add_env_credentials(scenario: &mut Scenario) {
+    if let Ok(token) = std::env::var(credentials::TOKEN_ENV)
+        && !token.trim().is_empty()
+    {
+        scenario.tokens.push(crate::sim::TokenGrant { token: token.trim().to_string(), projects: None });
+    }
+    if let (Ok(ak), Ok(sk)) = (std::env::var(credentials::AK_ENV), std::env::var(credentials::SK_ENV)) {
+        let security_token = std::env::var(credentials::SECURITY_TOKEN_ENV).ok().filter(|t| !t.is_empty());
+        scenario.keys.push(crate::sim::AccessKey { ak, sk, security_token });
+    }
+}
+
+/// Runs `taurus-audit demo`: the simulator on an ephemeral loopback port and a
+/// scan of the example inventory. Exits 0 whatever the scan found.
+pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result<Exit> {
+    let mut scenario = Scenario::from_file(&args.scenario)
+        .with_context(|| format!("the demo needs {}; run it from the repository root", args.scenario.display()))?;
+    let token = format!("demo-{}", crate::sim::random_request_id());
+    scenario.tokens.push(crate::sim::TokenGrant { token: token.clone(), projects: None });
+    let simulator = Simulator::start("127.0.0.1:0".parse().expect("valid address"), scenario)?;
+    eprintln!("demo: simulator listening on {}", simulator.url());
+
+    let scan_args = ScanArgs {
+        inventory: vec![args.inventory.clone()],
+        region: None,
+        endpoint: Some(simulator.url()),
+        rate: args.rate,
+        concurrency: args.concurrency,
+        timeout: crate::cli::DEFAULT_TIMEOUT,
+        max_attempts: crate::cli::DEFAULT_MAX_ATTEMPTS,
+        row_budget: crate::cli::DEFAULT_ROW_BUDGET,
+        out_dir: args.out_dir.clone(),
+        token_file: None,
+        token_map: None,
+        language: crate::api::Language::EnUs,
+        resume: None,
+        no_progress: false,
+        backoff_scale: 1.0,
+    };
+    let lookup = Lookup {
+        env: [(credentials::TOKEN_ENV.to_string(), token)].into_iter().collect(),
+        ..Lookup::default()
+    };
+    let resolver = EndpointResolver::new(scan_args.endpoint.as_deref(), None)?;
+    let inventory = Inventory::load(&scan_args.inventory, resolver)?;
+    print_warnings(&inventory);
+    let credentials = Credentials::load(&lookup, &inventory.projects)?;
+    let config = crate::config::scan_config(&scan_args, false)?;
+    let outcome = scan::run(&config, &inventory, &credentials, shutdown)?;
+    let code = finish(&outcome, quiet, None);
+    simulator.shutdown();
+    let off_csv: PathBuf = outcome.run_dir.join(crate::report::OFF_CSV);
+    eprintln!(
+        "demo: `taurus-audit scan` would exit with {} here; offenders are listed in {}",
+        code.code(),
+        off_csv.display()
+    );
+    let _ = Arc::new(());
+    Ok(Exit::Compliant)
+}
