@@ -366,6 +366,10 @@ fn open_csv(path: &Path) -> io::Result<csv::Reader<HashingReader<File>>> {
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
+        // With the default CRLF terminator the csv crate reports wrong line
+        // numbers for CRLF files; ending records at LF alone leaves a trailing
+        // CR that trimming removes, and keeps every line number right.
+        .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(HashingReader::new(file)))
 }
 
@@ -615,4 +619,193 @@ fn csv_issue(path: &Path, err: &csv::Error) -> Issue {
 
 fn is_io_error(err: &csv::Error) -> bool {
     matches!(err.kind(), csv::ErrorKind::Io(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROJECT: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+    const INSTANCE: &str = "61a4ea66210545909d74a05c27a7179ein07";
+
+    fn resolver() -> EndpointResolver {
+        EndpointResolver::new(None, Some("cn-north-4")).unwrap()
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Loads `text` as one inventory file; the folder lives as long as the inventory is used.
+    fn load_text(text: &str) -> Result<Inventory, InventoryError> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let path = write(&dir, "inv.csv", text);
+        Inventory::load(&[path], resolver())
+    }
+
+    fn messages(err: &InventoryError) -> Vec<String> {
+        err.issues.iter().map(|i| format!("{}: {}", i.line, i.message)).collect()
+    }
+
+    #[test]
+    fn load_minimal_inventory() {
+        let inventory = load_text(&format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n")).unwrap();
+        assert_eq!(inventory.total_rows, 1);
+        let rows: Vec<Row> = inventory.rows().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].project_id, PROJECT);
+        assert_eq!(rows[0].region, "cn-north-4");
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(rows[0].endpoint.base_url(), "https://gaussdb.cn-north-4.myhuaweicloud.com");
+    }
+
+    #[test]
+    fn header_case_bom_crlf_blank_lines_trim() {
+        let text = format!("\u{feff} Project_ID , INSTANCE_id ,Owner\r\n\r\n  {PROJECT} , {INSTANCE} , alice \r\n,,\r\n");
+        let inventory = load_text(&text).unwrap();
+        assert_eq!(inventory.total_rows, 1);
+        assert_eq!(inventory.label_names, vec!["Owner".to_string()]);
+        let row = inventory.rows().next().unwrap().unwrap();
+        assert_eq!(row.instance_id, INSTANCE);
+        assert_eq!(row.labels, vec![Some("alice".to_string())]);
+        assert_eq!(row.line, 3);
+    }
+
+    #[test]
+    fn invalid_ids_all_reported() {
+        let bad = ["../../v3/x", "a/b", "a%2F", "has space", "", "x".repeat(65).as_str(), "é"].map(str::to_string);
+        let mut text = "project_id,instance_id\n".to_string();
+        for value in &bad {
+            text.push_str(&format!("{PROJECT},\"{value}\"\n"));
+        }
+        let err = load_text(&text).unwrap_err();
+        assert_eq!(err.issues.len(), bad.len(), "{:?}", messages(&err));
+        for (issue, line) in err.issues.iter().zip(2..) {
+            assert_eq!(issue.line, line);
+            assert!(issue.message.contains("invalid instance_id"), "{}", issue.message);
+        }
+        let display = err.to_string();
+        assert!(display.contains("inv.csv:2:"), "{display}");
+        assert!(display.contains("\"../../v3/x\""), "{display}");
+    }
+
+    #[test]
+    fn id_check_accepts_allowed_set() {
+        assert!(check_id("aZ09-_").is_ok());
+        assert!(check_id(&"a".repeat(64)).is_ok());
+        assert!(check_id(&"a".repeat(65)).is_err());
+        assert!(check_id("a.b").is_err());
+        assert!(check_id("..").is_err());
+    }
+
+    #[test]
+    fn missing_required_column() {
+        let err = load_text("project,instance_id\nx,y\n").unwrap_err();
+        assert_eq!(err.issues.len(), 1);
+        assert!(err.issues[0].message.contains("no project_id column"), "{:?}", messages(&err));
+        assert_eq!(err.issues[0].line, 1);
+    }
+
+    #[test]
+    fn empty_file_and_header_only() {
+        let err = load_text("").unwrap_err();
+        assert!(err.issues[0].message.contains("empty"));
+        let err = load_text("project_id,instance_id\n").unwrap_err();
+        assert!(err.issues[0].message.contains("no rows"));
+    }
+
+    #[test]
+    fn wrong_field_count() {
+        let err = load_text(&format!("project_id,instance_id\n{PROJECT},{INSTANCE},extra\n")).unwrap_err();
+        assert!(err.issues[0].message.contains("3 fields but the header has 2"), "{:?}", messages(&err));
+    }
+
+    #[test]
+    fn invalid_utf8_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inv.csv");
+        let mut bytes = format!("project_id,instance_id,owner\n{PROJECT},{INSTANCE},").into_bytes();
+        bytes.extend([0xff, 0xfe, b'\n']);
+        std::fs::write(&path, bytes).unwrap();
+        let err = Inventory::load(&[path], resolver()).unwrap_err();
+        assert!(err.issues[0].message.contains("UTF-8"), "{:?}", messages(&err));
+        assert_eq!(err.issues[0].line, 2);
+    }
+
+    #[test]
+    fn duplicates_scanned_once_and_warned() {
+        let text = format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n{PROJECT},other-in07\n{PROJECT},{INSTANCE}\n");
+        let inventory = load_text(&text).unwrap();
+        assert_eq!(inventory.total_rows, 3);
+        assert_eq!(inventory.duplicate_of.get(&2), Some(&0));
+        let warning = inventory.warnings.iter().find(|w| w.message.contains("duplicate")).unwrap();
+        assert_eq!(warning.line, 4);
+        assert!(warning.message.contains("inv.csv:2"), "{}", warning.message);
+    }
+
+    #[test]
+    fn id_shape_warnings_do_not_fail() {
+        let inventory = load_text("project_id,instance_id\nshort,node1no07\n").unwrap();
+        assert_eq!(inventory.warnings.len(), 2);
+        assert!(inventory.warnings[0].message.contains("have 32"));
+        assert!(inventory.warnings[1].message.contains("in07"));
+    }
+
+    #[test]
+    fn region_and_endpoint_columns() {
+        let text = format!(
+            "project_id,instance_id,region,endpoint\n{PROJECT},{INSTANCE},af-south-1,\n{PROJECT},b-in07,,http://127.0.0.1:9\n{PROJECT},c-in07,xx-unknown-1,\n{PROJECT},d-in07,,http://10.1.1.1\n"
+        );
+        let err = load_text(&text).unwrap_err();
+        assert_eq!(err.issues.len(), 2, "{:?}", messages(&err));
+        assert!(err.issues[0].message.contains("xx-unknown-1"));
+        assert!(err.issues[1].message.contains("plain http://"));
+    }
+
+    #[test]
+    fn folder_of_csvs_sorted_and_labels_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "b.csv", &format!("project_id,instance_id,team\n{PROJECT},b-in07,blue\n"));
+        write(dir.path(), "a.CSV", &format!("project_id,instance_id,owner,TEAM\n{PROJECT},a-in07,ann,red\n"));
+        write(dir.path(), "notes.txt", "ignored");
+        let inventory = Inventory::load(&[dir.path().to_path_buf()], resolver()).unwrap();
+        assert_eq!(inventory.files.len(), 2);
+        assert!(inventory.files[0].path.ends_with("a.CSV"));
+        assert_eq!(inventory.label_names, vec!["owner".to_string(), "TEAM".to_string()]);
+        let rows: Vec<Row> = inventory.rows().map(|r| r.unwrap()).collect();
+        assert_eq!(rows[0].labels, vec![Some("ann".into()), Some("red".into())]);
+        assert_eq!(rows[1].labels, vec![None, Some("blue".into())]);
+        assert_eq!(rows[1].seq, 1);
+    }
+
+    #[test]
+    fn missing_path_and_empty_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Inventory::load(&[dir.path().join("nope.csv"), dir.path().to_path_buf()], resolver()).unwrap_err();
+        assert_eq!(err.issues.len(), 2, "{:?}", messages(&err));
+    }
+
+    #[test]
+    fn file_sha256_recorded() {
+        let text = format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "inv.csv", &text);
+        let inventory = Inventory::load(std::slice::from_ref(&path), resolver()).unwrap();
+        assert_eq!(inventory.files[0].sha256, file_sha256(&path).unwrap());
+        assert_eq!(inventory.files[0].sha256, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+
+    #[test]
+    fn change_between_passes_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "inv.csv", &format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n"));
+        let inventory = Inventory::load(std::slice::from_ref(&path), resolver()).unwrap();
+        std::fs::write(&path, format!("project_id,instance_id\n{PROJECT},other-in07\n")).unwrap();
+        let results: Vec<_> = inventory.rows().collect();
+        assert!(results.iter().any(|r| r.is_err()));
+        let err = results.into_iter().find_map(|r| r.err()).unwrap().to_string();
+        assert!(err.contains("changed"), "{err}");
+    }
 }

@@ -167,6 +167,25 @@ fn classify_success(body: &str) -> Verdict {
     if body.trim().is_empty() {
         return error(ErrorKind::EmptyBody, Some(200), None, "the API answered 200 with an empty body".to_string(), Retry::No);
     }
+    if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(body) {
+        return error(
+            ErrorKind::InvalidJson,
+            Some(200),
+            None,
+            format!("the body is not valid JSON ({err}): {}", snippet(body).unwrap_or_default()),
+            Retry::No,
+        );
+    }
+    // serde would also read a struct from a JSON array, so anything but an object is rejected first.
+    if !body.trim_start().starts_with('{') {
+        return error(
+            ErrorKind::UnexpectedBody,
+            Some(200),
+            None,
+            format!("the body is JSON but not an object: {}", snippet(body).unwrap_or_default()),
+            Retry::No,
+        );
+    }
     match serde_json::from_str::<EncryptionBody>(body) {
         Ok(parsed) => match parsed.encryption_status.as_str() {
             "on" => success(Status::On),
