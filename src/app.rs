@@ -3,7 +3,6 @@
 //! Each returns the exit code to use or a fatal error; none calls `exit`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 
@@ -38,7 +37,12 @@ pub fn scan(args: &ScanArgs, lookup: &Lookup, shutdown: &Shutdown, quiet: bool) 
         crate::api::endpoint::Endpoint::parse(e).map(|e| !e.is_loopback()).unwrap_or(true)
     });
     let config = crate::config::scan_config(args, use_env_proxy)?;
-    let outcome = scan::run(&config, &inventory, &credentials, shutdown)?;
+    let prepared = scan::prepare(&config, &inventory)?;
+    if !quiet {
+        // Printed first, so a run that is killed can still be found and resumed.
+        eprintln!("taurus-audit: scanning {} rows into {}", inventory.total_rows, prepared.run_dir.display());
+    }
+    let outcome = scan::execute(prepared, &config, &inventory, &credentials, shutdown)?;
     Ok(finish(&outcome, quiet, Some(args)))
 }
 
@@ -216,6 +220,5 @@ pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result
         code.code(),
         off_csv.display()
     );
-    let _ = Arc::new(());
     Ok(Exit::Compliant)
 }

@@ -107,8 +107,33 @@ pub fn run(
     credentials: &Credentials,
     shutdown: &Shutdown,
 ) -> anyhow::Result<ScanOutcome> {
+    let prepared = prepare(config, inventory)?;
+    execute(prepared, config, inventory, credentials, shutdown)
+}
+
+/// A run folder ready for the scan: new, or an interrupted run's with its journal read.
+pub struct PreparedRun {
+    pub run_dir: PathBuf,
+    manifest: Manifest,
+    resumed: HashMap<u64, JournalEntry>,
+}
+
+/// Creates the run folder and its manifest, or checks the one to resume.
+pub fn prepare(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result<PreparedRun> {
+    let (run_dir, manifest, resumed) = prepare_run_dir(config, inventory)?;
+    Ok(PreparedRun { run_dir, manifest, resumed })
+}
+
+/// Scans into a prepared run folder and writes the reports.
+pub fn execute(
+    prepared: PreparedRun,
+    config: &ScanConfig,
+    inventory: &Inventory,
+    credentials: &Credentials,
+    shutdown: &Shutdown,
+) -> anyhow::Result<ScanOutcome> {
     let started = Instant::now();
-    let (run_dir, manifest, mut resumed) = prepare_run_dir(config, inventory)?;
+    let PreparedRun { run_dir, manifest, mut resumed } = prepared;
     let resumed_rows = resumed.len() as u64;
     let mut journal = Journal::open(&run_dir)?;
     let mut writer = ReportWriter::create(&run_dir, &inventory.label_names)?;

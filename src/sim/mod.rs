@@ -29,9 +29,11 @@ use anyhow::{Context, anyhow, bail};
 use clock::{Clock, SystemClock};
 use handler::{Decision, Service};
 use reply::Reply;
-pub use scenario::{AccessKey, NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Scenario, ScriptedResponse, TokenGrant};
-pub use stats::{RECENT_REQUESTS, RecordedRequest, Stats};
+pub use scenario::{
+    AccessKey, NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Scenario, ScriptedResponse, TokenGrant,
+};
 use stats::StatsRecorder;
+pub use stats::{RECENT_REQUESTS, RecordedRequest, Stats};
 
 /// Worker threads that take requests from the server. Each waits out its
 /// request's latency and delay itself, so this many slow answers can be
@@ -222,14 +224,16 @@ fn serve(
     });
 
     let request_id = random_request_id();
-    let decision = catch_unwind(AssertUnwindSafe(|| service.decide(&mut request, &request_id)))
-        .unwrap_or_else(|_| {
-            log::error!("the simulator failed while handling {method} {target}; answering 500");
-            Decision {
-                reply: Reply::internal_error(&request_id),
-                wait: Duration::ZERO,
-            }
-        });
+    let decision = catch_unwind(AssertUnwindSafe(|| {
+        service.decide(&mut request, &request_id)
+    }))
+    .unwrap_or_else(|_| {
+        log::error!("the simulator failed while handling {method} {target}; answering 500");
+        Decision {
+            reply: Reply::internal_error(&request_id),
+            wait: Duration::ZERO,
+        }
+    });
     if !decision.wait.is_zero() {
         stop.wait(decision.wait);
     }
