@@ -353,7 +353,8 @@ impl Workers<'_> {
             if classify::is_auth_rejection(&verdict) {
                 let reason = rejection_reason(&identity.label, &identity.credential, &verdict, &exchange);
                 if self.gate.reject(credential_index, reason.clone()) {
-                    log::error!("{reason}");
+                    // The summary repeats the reason at the end; this marks when it happened.
+                    log::info!("{reason}");
                 }
                 return (finding_from(&verdict, &exchange, attempts), from_simulator);
             }
@@ -438,7 +439,7 @@ fn rejection_reason(label: &str, credential: &Credential, verdict: &Verdict, exc
         if skew > MAX_CLOCK_SKEW {
             reason.push_str(&format!(
                 ". The local clock differs from the API's Date header by {} minutes, and signatures more than 15 minutes off are rejected: fix the clock (NTP) and try again",
-                skew.as_secs() / 60
+                (skew.as_secs() + 30) / 60
             ));
         }
     }

@@ -2,11 +2,11 @@
 //! `GET /v3/{project_id}/instances/{instance_id}/backups/encryption`, for the
 //! tests, the demo and `taurus-audit simulate`.
 //!
-//! It answers as the gateway and the service do: it routes, checks the token
-//! or AK/SK signature (locking an access key after repeated failures),
+//! It responds as the gateway and the service do: it routes, checks the
+//! token or AK/SK signature (locking an access key after repeated failures),
 //! applies a per-identity quota, waits the configured latency, then sends the
-//! [`Scenario`]'s scripted answer for the instance. It listens on loopback
-//! only. `docs/simulator.md` describes the scenario format and the answers.
+//! [`Scenario`]'s scripted response for the instance. It listens on loopback
+//! only. `docs/simulator.md` describes the scenario format and the responses.
 
 mod auth;
 mod clock;
@@ -36,7 +36,7 @@ use stats::StatsRecorder;
 pub use stats::{RECENT_REQUESTS, RecordedRequest, Stats};
 
 /// Worker threads that take requests from the server. Each waits out its
-/// request's latency and delay itself, so this many slow answers can be
+/// request's latency and delay itself, so this many slow responses can be
 /// pending at once before further requests queue.
 const WORKER_THREADS: usize = 128;
 
@@ -119,13 +119,13 @@ impl Simulator {
         self.stats.snapshot()
     }
 
-    /// Stops the workers and closes the listening socket. Answers that are
-    /// waiting out a latency or delay are sent at once.
+    /// Stops the workers and closes the listening socket. Responses that
+    /// wait out a latency or delay are sent at once.
     ///
     /// NOTE: tiny_http closes the listener on its accept thread shortly after
     /// this returns, not before. Connections that a client keeps alive stay
     /// open until the client closes them, and requests sent on them get no
-    /// answer.
+    /// response.
     pub fn shutdown(mut self) {
         self.stop_workers();
     }
@@ -160,7 +160,7 @@ pub fn random_request_id() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
-/// A flag that tells workers to stop, and wakes those that are waiting.
+/// The workers' stop flag, with a condition variable that wakes waiting workers.
 #[derive(Default)]
 struct StopSignal {
     stopped: Mutex<bool>,
@@ -204,7 +204,19 @@ fn run_worker(
     }
 }
 
-/// Decides, waits for and sends the answer to one request.
+/// Returns the message of a panic payload, which is a `&str` or a `String`
+/// for panics raised with a message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "no message"
+    }
+}
+
+/// Decides, waits for and sends the response to one request.
 fn serve(
     mut request: tiny_http::Request,
     service: &Service,
@@ -227,8 +239,12 @@ fn serve(
     let decision = catch_unwind(AssertUnwindSafe(|| {
         service.decide(&mut request, &request_id)
     }))
-    .unwrap_or_else(|_| {
-        log::error!("the simulator failed while handling {method} {target}; answering 500");
+    .unwrap_or_else(|panic| {
+        log::error!(
+            "the simulator panicked while handling {method} {target} (request id {request_id}), \
+             so it responds with 500: {}",
+            panic_message(panic.as_ref())
+        );
         Decision {
             reply: Reply::internal_error(&request_id),
             wait: Duration::ZERO,
@@ -238,18 +254,20 @@ fn serve(
         stop.wait(decision.wait);
     }
 
-    // Counted before sending, so that a client that has its answer also
-    // sees it in the stats.
+    // Counted before sending, so that a client that has received its
+    // response also sees it in the stats.
     let status = decision.reply.counted_status();
     stats.finish(status);
     if decision.reply.reset {
-        log::debug!("{method} {target} -> reset");
+        log::debug!("{method} {target} -> reset (request id {request_id})");
     } else {
-        log::debug!("{method} {target} -> {status}");
+        log::debug!("{method} {target} -> {status} (request id {request_id})");
     }
 
     let response = decision.reply.into_response(service.now());
     if let Err(error) = request.respond(response) {
-        log::warn!("failed to send the answer to {method} {target}: {error}");
+        log::warn!(
+            "failed to send the response to {method} {target} (request id {request_id}): {error}"
+        );
     }
 }
