@@ -13,7 +13,13 @@ use std::path::PathBuf;
 
 use rand::{RngExt, SeedableRng};
 
-const REGIONS: &[&str] = &["cn-north-4", "ap-southeast-1", "af-south-1", "cn-east-3", "ap-southeast-3"];
+const REGIONS: &[&str] = &[
+    "cn-north-4",
+    "ap-southeast-1",
+    "af-south-1",
+    "cn-east-3",
+    "ap-southeast-3",
+];
 const TEAMS: &[(&str, &str)] = &[
     ("payments", "li.wei@example.com"),
     ("identity", "amara.okafor@example.com"),
@@ -35,13 +41,24 @@ fn main() -> anyhow::Result<()> {
     let seed: u64 = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(2026);
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let hex = |rng: &mut rand::rngs::StdRng, len: usize| -> String {
-        (0..len).map(|_| char::from_digit(rng.random_range(0..16), 16).expect("digit")).collect()
+        (0..len)
+            .map(|_| char::from_digit(rng.random_range(0..16), 16).expect("digit"))
+            .collect()
     };
-    let projects: Vec<(String, &str)> =
-        (0..project_count).map(|i| (hex(&mut rng, 32), REGIONS[i % REGIONS.len()])).collect();
+    let projects: Vec<(String, &str)> = (0..project_count)
+        .map(|i| (hex(&mut rng, 32), REGIONS[i % REGIONS.len()]))
+        .collect();
 
     let mut csv = csv::Writer::from_path(out.join("inventory.csv"))?;
-    csv.write_record(["project_id", "instance_id", "region", "name", "owner", "team", "environment"])?;
+    csv.write_record([
+        "project_id",
+        "instance_id",
+        "region",
+        "name",
+        "owner",
+        "team",
+        "environment",
+    ])?;
     let mut instances = serde_json::Map::new();
     for index in 0..rows {
         let (project, region) = &projects[rng.random_range(0..projects.len())];
@@ -50,19 +67,37 @@ fn main() -> anyhow::Result<()> {
         let environment = ENVIRONMENTS[rng.random_range(0..ENVIRONMENTS.len())];
         let mut name = String::new();
         write!(name, "{team}-{environment}-db-{index:04}")?;
-        csv.write_record([project.as_str(), &instance, region, &name, owner, team, environment])?;
+        csv.write_record([
+            project.as_str(),
+            &instance,
+            region,
+            &name,
+            owner,
+            team,
+            environment,
+        ])?;
         let roll = rng.random_range(0..100);
         let answer = match roll {
             0..=7 => serde_json::json!("off"),
             8 => serde_json::json!("not_found"),
-            9 if index % 7 == 0 => serde_json::json!([{"status": 503, "error_code": "SYS.0503", "error_msg": "Service temporarily unavailable"}, "on"]),
+            9 if index % 7 == 0 => {
+                serde_json::json!([{"status": 503, "error_code": "SYS.0503", "error_msg": "Service temporarily unavailable"}, "on"])
+            }
             _ => continue,
         };
         instances.insert(instance, answer);
     }
     csv.flush()?;
     let scenario = serde_json::json!({ "default_status": "on", "instances": instances });
-    std::fs::write(out.join("scenario.json"), serde_json::to_string_pretty(&scenario)? + "\n")?;
-    eprintln!("wrote {} rows over {} projects to {}", rows, project_count, out.display());
+    std::fs::write(
+        out.join("scenario.json"),
+        serde_json::to_string_pretty(&scenario)? + "\n",
+    )?;
+    eprintln!(
+        "wrote {} rows over {} projects to {}",
+        rows,
+        project_count,
+        out.display()
+    );
     Ok(())
 }

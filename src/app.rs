@@ -19,7 +19,12 @@ use crate::sim::{Scenario, Simulator};
 const MAX_PRINTED_WARNINGS: usize = 20;
 
 /// Runs `taurus-audit scan`.
-pub fn scan(args: &ScanArgs, lookup: &Lookup, shutdown: &Shutdown, quiet: bool) -> anyhow::Result<Exit> {
+pub fn scan(
+    args: &ScanArgs,
+    lookup: &Lookup,
+    shutdown: &Shutdown,
+    quiet: bool,
+) -> anyhow::Result<Exit> {
     let resolver = EndpointResolver::new(args.endpoint.as_deref(), args.region.as_deref())?;
     let started = std::time::Instant::now();
     let inventory = Inventory::load(&args.inventory, resolver)?;
@@ -34,13 +39,19 @@ pub fn scan(args: &ScanArgs, lookup: &Lookup, shutdown: &Shutdown, quiet: bool) 
     print_warnings(&inventory);
     let credentials = Credentials::load(lookup, &inventory.projects)?;
     let use_env_proxy = inventory.endpoints.iter().any(|e| {
-        crate::api::endpoint::Endpoint::parse(e).map(|e| !e.is_loopback()).unwrap_or(true)
+        crate::api::endpoint::Endpoint::parse(e)
+            .map(|e| !e.is_loopback())
+            .unwrap_or(true)
     });
     let config = crate::config::scan_config(args, use_env_proxy)?;
     let prepared = scan::prepare(&config, &inventory)?;
     if !quiet {
         // Printed first, so a run that is killed can still be found and resumed.
-        eprintln!("taurus-audit: scanning {} rows into {}", inventory.total_rows, prepared.run_dir.display());
+        eprintln!(
+            "taurus-audit: scanning {} rows into {}",
+            inventory.total_rows,
+            prepared.run_dir.display()
+        );
     }
     let outcome = scan::execute(prepared, &config, &inventory, &credentials, shutdown)?;
     Ok(finish(&outcome, quiet, Some(args)))
@@ -64,7 +75,11 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
     println!("{}", outcome.run_dir.display());
     let seconds = outcome.elapsed.as_secs_f64();
     if !quiet {
-        let source = if outcome.simulator { " (answers from the simulator)" } else { "" };
+        let source = if outcome.simulator {
+            " (answers from the simulator)"
+        } else {
+            ""
+        };
         eprintln!(
             "taurus-audit: {} instances: {} on, {} off, {} not found, {} errors, {} not checked; {} requests in {:.1}s ({:.1}/s){source}",
             summary.total,
@@ -89,10 +104,16 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
             outcome.run_dir.display()
         );
         if let Some(args) = args {
-            eprintln!("To check the remaining rows, run:\n  {}", resume_command(args, &outcome.run_dir));
+            eprintln!(
+                "To check the remaining rows, run:\n  {}",
+                resume_command(args, &outcome.run_dir)
+            );
         }
     }
-    if !outcome.rejected_credentials.is_empty() && summary.on + summary.off == 0 && summary.total > 0 {
+    if !outcome.rejected_credentials.is_empty()
+        && summary.on + summary.off == 0
+        && summary.total > 0
+    {
         eprintln!("taurus-audit: no row could be checked because the credentials were rejected");
         return Exit::Failed;
     }
@@ -119,13 +140,23 @@ fn resume_command(_args: &ScanArgs, run_dir: &std::path::Path) -> String {
     }
     words.push("--resume".to_string());
     words.push(run_dir.display().to_string());
-    words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
+    words
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
-        && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-    if plain { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 /// Runs `taurus-audit simulate` until a stop is requested.
@@ -156,7 +187,10 @@ pub fn simulate(args: &SimulateArgs, shutdown: &Shutdown) -> anyhow::Result<Exit
         shutdown.sleep(std::time::Duration::from_secs(3600));
     }
     let stats = simulator.stats();
-    eprintln!("taurus-audit simulate: served {} requests ({} throttled)", stats.requests, stats.throttled);
+    eprintln!(
+        "taurus-audit simulate: served {} requests ({} throttled)",
+        stats.requests, stats.throttled
+    );
     simulator.shutdown();
     Ok(Exit::Compliant)
 }
@@ -167,21 +201,40 @@ fn add_env_credentials(scenario: &mut Scenario) {
     if let Ok(token) = std::env::var(credentials::TOKEN_ENV)
         && !token.trim().is_empty()
     {
-        scenario.tokens.push(crate::sim::TokenGrant { token: token.trim().to_string(), projects: None });
+        scenario.tokens.push(crate::sim::TokenGrant {
+            token: token.trim().to_string(),
+            projects: None,
+        });
     }
-    if let (Ok(ak), Ok(sk)) = (std::env::var(credentials::AK_ENV), std::env::var(credentials::SK_ENV)) {
-        let security_token = std::env::var(credentials::SECURITY_TOKEN_ENV).ok().filter(|t| !t.is_empty());
-        scenario.keys.push(crate::sim::AccessKey { ak, sk, security_token });
+    if let (Ok(ak), Ok(sk)) = (
+        std::env::var(credentials::AK_ENV),
+        std::env::var(credentials::SK_ENV),
+    ) {
+        let security_token = std::env::var(credentials::SECURITY_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty());
+        scenario.keys.push(crate::sim::AccessKey {
+            ak,
+            sk,
+            security_token,
+        });
     }
 }
 
 /// Runs `taurus-audit demo`: the simulator on an ephemeral loopback port and a
 /// scan of the example inventory. Exits 0 whatever the scan found.
 pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result<Exit> {
-    let mut scenario = Scenario::from_file(&args.scenario)
-        .with_context(|| format!("the demo needs {}; run it from the repository root", args.scenario.display()))?;
+    let mut scenario = Scenario::from_file(&args.scenario).with_context(|| {
+        format!(
+            "the demo needs {}; run it from the repository root",
+            args.scenario.display()
+        )
+    })?;
     let token = format!("demo-{}", crate::sim::random_request_id());
-    scenario.tokens.push(crate::sim::TokenGrant { token: token.clone(), projects: None });
+    scenario.tokens.push(crate::sim::TokenGrant {
+        token: token.clone(),
+        projects: None,
+    });
     let simulator = Simulator::start("127.0.0.1:0".parse().expect("valid address"), scenario)?;
     eprintln!("demo: simulator listening on {}", simulator.url());
 
@@ -203,7 +256,9 @@ pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result
         backoff_scale: 1.0,
     };
     let lookup = Lookup {
-        env: [(credentials::TOKEN_ENV.to_string(), token)].into_iter().collect(),
+        env: [(credentials::TOKEN_ENV.to_string(), token)]
+            .into_iter()
+            .collect(),
         ..Lookup::default()
     };
     let resolver = EndpointResolver::new(scan_args.endpoint.as_deref(), None)?;

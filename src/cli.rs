@@ -152,7 +152,11 @@ pub struct DemoArgs {
     pub inventory: PathBuf,
 
     /// The simulator scenario that goes with the example inventory.
-    #[arg(long, default_value = "inventories/example-scenario.json", value_name = "FILE")]
+    #[arg(
+        long,
+        default_value = "inventories/example-scenario.json",
+        value_name = "FILE"
+    )]
     pub scenario: PathBuf,
 
     /// Requests per second (the simulator has no quota unless its scenario sets one).

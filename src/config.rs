@@ -23,16 +23,28 @@ const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// says whether any endpoint is off the machine.
 pub fn scan_config(args: &ScanArgs, use_env_proxy: bool) -> anyhow::Result<ScanConfig> {
     if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= MAX_RATE) {
-        bail!("--rate {} is out of range; give requests per second above 0 and at most {MAX_RATE}", args.rate);
+        bail!(
+            "--rate {} is out of range; give requests per second above 0 and at most {MAX_RATE}",
+            args.rate
+        );
     }
     if args.concurrency == 0 || args.concurrency > MAX_CONCURRENCY {
-        bail!("--concurrency {} is out of range; give 1 to {MAX_CONCURRENCY}", args.concurrency);
+        bail!(
+            "--concurrency {} is out of range; give 1 to {MAX_CONCURRENCY}",
+            args.concurrency
+        );
     }
     if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= MAX_TIMEOUT) {
-        bail!("--timeout {} is out of range; give seconds above 0 and at most {MAX_TIMEOUT}", args.timeout);
+        bail!(
+            "--timeout {} is out of range; give seconds above 0 and at most {MAX_TIMEOUT}",
+            args.timeout
+        );
     }
     if args.max_attempts == 0 || args.max_attempts > 20 {
-        bail!("--max-attempts {} is out of range; give 1 to 20", args.max_attempts);
+        bail!(
+            "--max-attempts {} is out of range; give 1 to 20",
+            args.max_attempts
+        );
     }
     if !(args.row_budget.is_finite() && args.row_budget >= args.timeout) {
         bail!(

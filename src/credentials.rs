@@ -115,20 +115,39 @@ pub struct Lookup {
 impl Lookup {
     /// Reads the process environment.
     pub fn from_env(token_file: Option<PathBuf>, token_map: Option<PathBuf>) -> Lookup {
-        let names = [TOKEN_ENV, AK_ENV, SK_ENV, SECURITY_TOKEN_ENV, CREDENTIALS_FILE_ENV];
+        let names = [
+            TOKEN_ENV,
+            AK_ENV,
+            SK_ENV,
+            SECURITY_TOKEN_ENV,
+            CREDENTIALS_FILE_ENV,
+        ];
         let env = names
             .iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| (name.to_string(), value)))
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|value| (name.to_string(), value))
+            })
             .filter(|(_, value)| !value.trim().is_empty())
             .collect();
-        Lookup { token_file, token_map, env, home: std::env::var_os("HOME").map(PathBuf::from) }
+        Lookup {
+            token_file,
+            token_map,
+            env,
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        }
     }
 }
 
 impl Credentials {
     /// Finds the credentials for the given projects, or explains every way to provide them.
     pub fn load(lookup: &Lookup, projects: &BTreeSet<String>) -> anyhow::Result<Credentials> {
-        let mut credentials = Credentials { identities: Vec::new(), by_project: HashMap::new(), default: None };
+        let mut credentials = Credentials {
+            identities: Vec::new(),
+            by_project: HashMap::new(),
+            default: None,
+        };
 
         if let Some(path) = &lookup.token_map {
             for (project, token) in read_token_map(path)? {
@@ -137,7 +156,9 @@ impl Credentials {
                     source: Source::TokenMap(path.clone()),
                     label: format!("token for project {project} from {}", path.display()),
                 }));
-                credentials.by_project.insert(project, credentials.identities.len() - 1);
+                credentials
+                    .by_project
+                    .insert(project, credentials.identities.len() - 1);
             }
         }
         if let Some(identity) = find_default(lookup)? {
@@ -155,17 +176,28 @@ impl Credentials {
         if !uncovered.is_empty() {
             bail!(
                 "no credential covers project(s) {}: add them to the token map, or also provide a token or AK/SK for every other project\n{}",
-                uncovered.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", "),
+                uncovered
+                    .iter()
+                    .map(|p| p.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 missing_credentials_help()
             );
         }
         for identity in &credentials.identities {
             let kind = match identity.credential {
                 Credential::Token(_) => "token",
-                Credential::AkSk { security_token: Some(_), .. } => "temporary AK/SK",
+                Credential::AkSk {
+                    security_token: Some(_),
+                    ..
+                } => "temporary AK/SK",
                 Credential::AkSk { .. } => "AK/SK",
             };
-            log::info!("credentials: {kind} from {} ({})", identity.source, identity.label);
+            log::info!(
+                "credentials: {kind} from {} ({})",
+                identity.source,
+                identity.label
+            );
         }
         Ok(credentials)
     }
@@ -177,7 +209,11 @@ impl Credentials {
 
     /// Describes the sources in use, for the report.
     pub fn describe_sources(&self) -> Vec<String> {
-        let mut sources: Vec<String> = self.identities.iter().map(|i| i.source.to_string()).collect();
+        let mut sources: Vec<String> = self
+            .identities
+            .iter()
+            .map(|i| i.source.to_string())
+            .collect();
         sources.dedup();
         sources
     }
@@ -214,11 +250,23 @@ fn find_default(lookup: &Lookup) -> anyhow::Result<Option<Identity>> {
     }
     match (lookup.env.get(AK_ENV), lookup.env.get(SK_ENV)) {
         (Some(ak), Some(sk)) => {
-            let security_token = lookup.env.get(SECURITY_TOKEN_ENV).map(|t| Secret::new(t.trim()));
-            return Ok(Some(ak_sk_identity(ak.trim(), sk.trim(), security_token, Source::SdkEnv)?));
+            let security_token = lookup
+                .env
+                .get(SECURITY_TOKEN_ENV)
+                .map(|t| Secret::new(t.trim()));
+            return Ok(Some(ak_sk_identity(
+                ak.trim(),
+                sk.trim(),
+                security_token,
+                Source::SdkEnv,
+            )?));
         }
-        (Some(_), None) => bail!("{AK_ENV} is set but {SK_ENV} is not; set both, or unset {AK_ENV}"),
-        (None, Some(_)) => bail!("{SK_ENV} is set but {AK_ENV} is not; set both, or unset {SK_ENV}"),
+        (Some(_), None) => {
+            bail!("{AK_ENV} is set but {SK_ENV} is not; set both, or unset {AK_ENV}")
+        }
+        (None, Some(_)) => {
+            bail!("{SK_ENV} is set but {AK_ENV} is not; set both, or unset {SK_ENV}")
+        }
         (None, None) => {}
     }
     let path = match (lookup.env.get(CREDENTIALS_FILE_ENV), &lookup.home) {
@@ -229,30 +277,50 @@ fn find_default(lookup: &Lookup) -> anyhow::Result<Option<Identity>> {
     let Some(path) = path else { return Ok(None) };
     if !path.exists() {
         if lookup.env.contains_key(CREDENTIALS_FILE_ENV) {
-            bail!("{CREDENTIALS_FILE_ENV} names {}, which does not exist; fix the path or unset it", path.display());
+            bail!(
+                "{CREDENTIALS_FILE_ENV} names {}, which does not exist; fix the path or unset it",
+                path.display()
+            );
         }
         return Ok(None);
     }
     let (ak, sk, security_token) = read_credentials_file(&path)?;
-    Ok(Some(ak_sk_identity(&ak, &sk, security_token, Source::CredentialsFile(path))?))
+    Ok(Some(ak_sk_identity(
+        &ak,
+        &sk,
+        security_token,
+        Source::CredentialsFile(path),
+    )?))
 }
 
-fn ak_sk_identity(ak: &str, sk: &str, security_token: Option<Secret>, source: Source) -> anyhow::Result<Identity> {
+fn ak_sk_identity(
+    ak: &str,
+    sk: &str,
+    security_token: Option<Secret>,
+    source: Source,
+) -> anyhow::Result<Identity> {
     if ak.is_empty() || sk.is_empty() {
         bail!("the AK or SK from {source} is empty; set both");
     }
     if !ak.chars().all(|c| c.is_ascii_alphanumeric()) {
-        bail!("the AK from {source} contains characters other than letters and digits; check that it was copied whole");
+        bail!(
+            "the AK from {source} contains characters other than letters and digits; check that it was copied whole"
+        );
     }
     Ok(Identity {
-        credential: Credential::AkSk { ak: ak.to_string(), sk: Secret::new(sk), security_token },
+        credential: Credential::AkSk {
+            ak: ak.to_string(),
+            sk: Secret::new(sk),
+            security_token,
+        },
         label: format!("AK {ak}"),
         source,
     })
 }
 
 fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
     warn_if_readable_by_others(path, what);
     Ok(text)
 }
@@ -261,10 +329,16 @@ fn read_token_file(path: &Path) -> anyhow::Result<Secret> {
     let text = read_secret_file(path, "token file")?;
     let token = text.trim();
     if token.is_empty() {
-        bail!("the token file {} is empty; write the IAM token into it", path.display());
+        bail!(
+            "the token file {} is empty; write the IAM token into it",
+            path.display()
+        );
     }
     if token.lines().count() > 1 {
-        bail!("the token file {} has more than one line; it must contain only the token", path.display());
+        bail!(
+            "the token file {} has more than one line; it must contain only the token",
+            path.display()
+        );
     }
     Ok(Secret::new(token))
 }
@@ -272,14 +346,23 @@ fn read_token_file(path: &Path) -> anyhow::Result<Secret> {
 /// Reads `project_id,token` rows. Errors name the file and line, never the token.
 fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
     let text = read_secret_file(path, "token map")?;
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let headers = reader
         .headers()
         .with_context(|| format!("cannot read the header of the token map {}", path.display()))?
         .clone();
-    let position = |name: &str| headers.iter().position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name));
+    let position = |name: &str| {
+        headers
+            .iter()
+            .position(|h| h.trim_start_matches('\u{feff}').eq_ignore_ascii_case(name))
+    };
     let (Some(project_at), Some(token_at)) = (position("project_id"), position("token")) else {
-        bail!("the token map {} needs a header row project_id,token", path.display());
+        bail!(
+            "the token map {} needs a header row project_id,token",
+            path.display()
+        );
     };
     let mut tokens = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -289,7 +372,10 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
             Ok(record) => record,
             Err(err) => {
                 let line = err.position().map_or(0, |p| p.line());
-                problems.push(format!("{}:{line}: cannot parse the row as CSV", path.display()));
+                problems.push(format!(
+                    "{}:{line}: cannot parse the row as CSV",
+                    path.display()
+                ));
                 continue;
             }
         };
@@ -300,11 +386,20 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
             continue;
         }
         if let Err(reason) = check_id(&project) {
-            problems.push(format!("{}:{line}: invalid project_id {project:?}: {reason}", path.display()));
+            problems.push(format!(
+                "{}:{line}: invalid project_id {project:?}: {reason}",
+                path.display()
+            ));
         } else if token.is_empty() {
-            problems.push(format!("{}:{line}: the token for project {project} is empty", path.display()));
+            problems.push(format!(
+                "{}:{line}: the token for project {project} is empty",
+                path.display()
+            ));
         } else if !seen.insert(project.clone()) {
-            problems.push(format!("{}:{line}: project {project} is listed twice; keep one token per project", path.display()));
+            problems.push(format!(
+                "{}:{line}: project {project} is listed twice; keep one token per project",
+                path.display()
+            ));
         } else {
             tokens.push((project, Secret::new(token)));
         }
@@ -313,7 +408,10 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
         bail!("the token map has errors:\n  {}", problems.join("\n  "));
     }
     if tokens.is_empty() {
-        bail!("the token map {} has no rows; add project_id,token rows", path.display());
+        bail!(
+            "the token map {} has no rows; add project_id,token rows",
+            path.display()
+        );
     }
     Ok(tokens)
 }
@@ -347,7 +445,10 @@ fn read_credentials_file(path: &Path) -> anyhow::Result<(String, String, Option<
             path.display()
         );
     }
-    let security_token = values.remove("security_token").filter(|t| !t.is_empty()).map(Secret::new);
+    let security_token = values
+        .remove("security_token")
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
     Ok((ak, sk, security_token))
 }
 
@@ -376,7 +477,10 @@ mod tests {
     }
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -395,8 +499,17 @@ mod tests {
     #[test]
     fn nothing_found_lists_every_source() {
         let lookup = Lookup::default();
-        let err = Credentials::load(&lookup, &projects(&["p"])).unwrap_err().to_string();
-        for needle in ["--token-map", "--token-file", TOKEN_ENV, AK_ENV, SK_ENV, CREDENTIALS_FILE_ENV] {
+        let err = Credentials::load(&lookup, &projects(&["p"]))
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "--token-map",
+            "--token-file",
+            TOKEN_ENV,
+            AK_ENV,
+            SK_ENV,
+            CREDENTIALS_FILE_ENV,
+        ] {
             assert!(err.contains(needle), "missing {needle} in {err}");
         }
     }
@@ -414,8 +527,13 @@ mod tests {
 
     #[test]
     fn ak_without_sk_is_an_error() {
-        let lookup = Lookup { env: env(&[(AK_ENV, "AK")]), ..Lookup::default() };
-        let err = Credentials::load(&lookup, &projects(&["p"])).unwrap_err().to_string();
+        let lookup = Lookup {
+            env: env(&[(AK_ENV, "AK")]),
+            ..Lookup::default()
+        };
+        let err = Credentials::load(&lookup, &projects(&["p"]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(SK_ENV), "{err}");
     }
 
@@ -423,12 +541,24 @@ mod tests {
     fn credentials_file_basic_section() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("credentials");
-        std::fs::write(&path, "[other]\nak = WRONG\n[basic]\nak = AKFILE\nsk = skfile\nsecurity_token = sts\n").unwrap();
-        let lookup = Lookup { env: env(&[(CREDENTIALS_FILE_ENV, path.to_str().unwrap())]), ..Lookup::default() };
+        std::fs::write(
+            &path,
+            "[other]\nak = WRONG\n[basic]\nak = AKFILE\nsk = skfile\nsecurity_token = sts\n",
+        )
+        .unwrap();
+        let lookup = Lookup {
+            env: env(&[(CREDENTIALS_FILE_ENV, path.to_str().unwrap())]),
+            ..Lookup::default()
+        };
         let credentials = Credentials::load(&lookup, &projects(&["p"])).unwrap();
         let identity = &credentials.identities[0];
         assert_eq!(identity.source, Source::CredentialsFile(path.clone()));
-        let Credential::AkSk { ak, sk, security_token } = &identity.credential else {
+        let Credential::AkSk {
+            ak,
+            sk,
+            security_token,
+        } = &identity.credential
+        else {
             panic!("expected AK/SK");
         };
         assert_eq!(ak, "AKFILE");
@@ -440,8 +570,15 @@ mod tests {
     fn home_credentials_file_found() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join(".huaweicloud")).unwrap();
-        std::fs::write(dir.path().join(".huaweicloud/credentials"), "[basic]\nak=AKHOME\nsk=s\n").unwrap();
-        let lookup = Lookup { home: Some(dir.path().to_path_buf()), ..Lookup::default() };
+        std::fs::write(
+            dir.path().join(".huaweicloud/credentials"),
+            "[basic]\nak=AKHOME\nsk=s\n",
+        )
+        .unwrap();
+        let lookup = Lookup {
+            home: Some(dir.path().to_path_buf()),
+            ..Lookup::default()
+        };
         let credentials = Credentials::load(&lookup, &projects(&["p"])).unwrap();
         assert_eq!(credentials.identities[0].label, "AK AKHOME");
     }
@@ -451,13 +588,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("map.csv");
         std::fs::write(&path, "project_id,token\npa,tokA\npb,tokB\n").unwrap();
-        let lookup = Lookup { token_map: Some(path.clone()), ..Lookup::default() };
+        let lookup = Lookup {
+            token_map: Some(path.clone()),
+            ..Lookup::default()
+        };
         let credentials = Credentials::load(&lookup, &projects(&["pa", "pb"])).unwrap();
         let a = credentials.index_for("pa").unwrap();
         let b = credentials.index_for("pb").unwrap();
         assert_ne!(a, b);
-        assert_eq!(credentials.identities[a].credential, Credential::Token(Secret::new("tokA")));
-        let err = Credentials::load(&lookup, &projects(&["pa", "pc"])).unwrap_err().to_string();
+        assert_eq!(
+            credentials.identities[a].credential,
+            Credential::Token(Secret::new("tokA"))
+        );
+        let err = Credentials::load(&lookup, &projects(&["pa", "pc"]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("pc"), "{err}");
     }
 
@@ -465,9 +610,18 @@ mod tests {
     fn token_map_errors_hide_tokens() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("map.csv");
-        std::fs::write(&path, "project_id,token\npa,secretA\npa,secretB\n../x,secretC\n").unwrap();
-        let lookup = Lookup { token_map: Some(path), ..Lookup::default() };
-        let err = Credentials::load(&lookup, &projects(&["pa"])).unwrap_err().to_string();
+        std::fs::write(
+            &path,
+            "project_id,token\npa,secretA\npa,secretB\n../x,secretC\n",
+        )
+        .unwrap();
+        let lookup = Lookup {
+            token_map: Some(path),
+            ..Lookup::default()
+        };
+        let err = Credentials::load(&lookup, &projects(&["pa"]))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(":3:"), "{err}");
         assert!(err.contains(":4:"), "{err}");
         assert!(!err.contains("secret"), "{err}");
@@ -478,8 +632,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("token");
         std::fs::write(&path, "  abc.def \n").unwrap();
-        let lookup = Lookup { token_file: Some(path), ..Lookup::default() };
+        let lookup = Lookup {
+            token_file: Some(path),
+            ..Lookup::default()
+        };
         let credentials = Credentials::load(&lookup, &projects(&["p"])).unwrap();
-        assert_eq!(credentials.identities[0].credential, Credential::Token(Secret::new("abc.def")));
+        assert_eq!(
+            credentials.identities[0].credential,
+            Credential::Token(Secret::new("abc.def"))
+        );
     }
 }

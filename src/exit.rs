@@ -42,7 +42,11 @@ impl Exit {
             Some(Stop::Terminate) => return Exit::Terminated,
             _ => {}
         }
-        if summary.unchecked() > 0 { Exit::Unchecked } else { Exit::Compliant }
+        if summary.unchecked() > 0 {
+            Exit::Unchecked
+        } else {
+            Exit::Compliant
+        }
     }
 
     pub fn code(self) -> u8 {
@@ -82,7 +86,11 @@ mod tests {
             (summary(0, 0, 0, 0, 0), None, 0),
         ];
         for (summary, stop, code) in cases {
-            assert_eq!(Exit::from_scan(&summary, stop).code(), code, "{summary:?} {stop:?}");
+            assert_eq!(
+                Exit::from_scan(&summary, stop).code(),
+                code,
+                "{summary:?} {stop:?}"
+            );
         }
     }
 }

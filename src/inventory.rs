@@ -125,7 +125,10 @@ struct Columns {
 impl Inventory {
     /// Expands `paths` (files, and folders of `*.csv`), validates every row and
     /// returns the inventory, or every error found.
-    pub fn load(paths: &[PathBuf], resolver: EndpointResolver) -> Result<Inventory, InventoryError> {
+    pub fn load(
+        paths: &[PathBuf],
+        resolver: EndpointResolver,
+    ) -> Result<Inventory, InventoryError> {
         let mut issues = Vec::new();
         let files = expand_paths(paths, &mut issues);
         let mut inventory = Inventory {
@@ -174,7 +177,13 @@ impl Inventory {
                     }
                 };
                 rows_in_file += 1;
-                match parse_row(&record, line, &columns, inventory.label_names.len(), &inventory.resolver) {
+                match parse_row(
+                    &record,
+                    line,
+                    &columns,
+                    inventory.label_names.len(),
+                    &inventory.resolver,
+                ) {
                     Ok(parsed) => {
                         warn_about_id_shape(&parsed, &path, line, &mut inventory.warnings);
                         let key = (parsed.project_id.clone(), parsed.instance_id.clone());
@@ -205,18 +214,29 @@ impl Inventory {
                     }
                     Err(messages) => {
                         for message in messages {
-                            issues.push(Issue { path: path.clone(), line, message });
+                            issues.push(Issue {
+                                path: path.clone(),
+                                line,
+                                message,
+                            });
                         }
                     }
                 }
                 seq += 1;
             }
             if rows_in_file == 0 {
-                issues.push(file_issue(&path, "the file has a header but no rows; add rows or leave the file out".to_string()));
+                issues.push(file_issue(
+                    &path,
+                    "the file has a header but no rows; add rows or leave the file out".to_string(),
+                ));
             }
             // The hash is of the bytes the reader consumed, so it matches what was validated.
             let sha256 = reader.into_inner().finish();
-            inventory.files.push(InventoryFile { path, sha256, rows: rows_in_file });
+            inventory.files.push(InventoryFile {
+                path,
+                sha256,
+                rows: rows_in_file,
+            });
             inventory.total_rows += rows_in_file;
         }
 
@@ -285,9 +305,18 @@ impl RowStream<'_> {
             let mut record = csv::ByteRecord::new();
             match next_record(reader, &mut record) {
                 Ok(Some(line)) => {
-                    let parsed = parse_row(&record, line, columns, self.inventory.label_names.len(), &self.inventory.resolver);
+                    let parsed = parse_row(
+                        &record,
+                        line,
+                        columns,
+                        self.inventory.label_names.len(),
+                        &self.inventory.resolver,
+                    );
                     let Ok(parsed) = parsed else {
-                        return Some(Err(changed_error(&file.path, &format!("line {line} is no longer valid"))));
+                        return Some(Err(changed_error(
+                            &file.path,
+                            &format!("line {line} is no longer valid"),
+                        )));
                     };
                     let row = Row {
                         seq: self.seq,
@@ -330,7 +359,10 @@ pub struct HashingReader<R> {
 
 impl<R: Read> HashingReader<R> {
     pub fn new(inner: R) -> Self {
-        HashingReader { inner, hasher: Sha256::new() }
+        HashingReader {
+            inner,
+            hasher: Sha256::new(),
+        }
     }
 
     /// Reads what is left, so the hash covers the whole input, and returns it as lowercase hex.
@@ -374,7 +406,10 @@ fn open_csv(path: &Path) -> io::Result<csv::Reader<HashingReader<File>>> {
 }
 
 /// Reads the next record that is not blank; returns its 1-based line.
-fn next_record<R: Read>(reader: &mut csv::Reader<R>, record: &mut csv::ByteRecord) -> csv::Result<Option<u64>> {
+fn next_record<R: Read>(
+    reader: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+) -> csv::Result<Option<u64>> {
     loop {
         if !reader.read_byte_record(record)? {
             return Ok(None);
@@ -396,9 +431,12 @@ fn read_header<R: Read>(
     let line = match next_record(reader, &mut record) {
         Ok(Some(line)) => line,
         Ok(None) => {
-            return Err(file_issue(path, format!(
-                "the file is empty; it needs a header row with at least {PROJECT_COLUMN},{INSTANCE_COLUMN}"
-            )));
+            return Err(file_issue(
+                path,
+                format!(
+                    "the file is empty; it needs a header row with at least {PROJECT_COLUMN},{INSTANCE_COLUMN}"
+                ),
+            ));
         }
         Err(err) => return Err(csv_issue(path, &err)),
     };
@@ -408,19 +446,34 @@ fn read_header<R: Read>(
             return Err(Issue {
                 path: path.to_path_buf(),
                 line,
-                message: format!("header column {} is not valid UTF-8; save the file as UTF-8", position + 1),
+                message: format!(
+                    "header column {} is not valid UTF-8; save the file as UTF-8",
+                    position + 1
+                ),
             });
         };
-        let name = name.strip_prefix('\u{feff}').unwrap_or(name).trim().to_string();
+        let name = name
+            .strip_prefix('\u{feff}')
+            .unwrap_or(name)
+            .trim()
+            .to_string();
         names.push(name);
     }
     let find = |wanted: &str| names.iter().position(|n| n.eq_ignore_ascii_case(wanted));
     let mut problems = Vec::new();
     for (position, name) in names.iter().enumerate() {
         if name.is_empty() {
-            problems.push(format!("header column {} has no name; name it or remove the column", position + 1));
-        } else if names[..position].iter().any(|n| n.eq_ignore_ascii_case(name)) {
-            problems.push(format!("header column {name:?} appears twice; rename or remove one"));
+            problems.push(format!(
+                "header column {} has no name; name it or remove the column",
+                position + 1
+            ));
+        } else if names[..position]
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(name))
+        {
+            problems.push(format!(
+                "header column {name:?} appears twice; rename or remove one"
+            ));
         }
     }
     let project = find(PROJECT_COLUMN);
@@ -434,15 +487,27 @@ fn read_header<R: Read>(
         }
     }
     if !problems.is_empty() {
-        return Err(Issue { path: path.to_path_buf(), line, message: problems.join("; ") });
+        return Err(Issue {
+            path: path.to_path_buf(),
+            line,
+            message: problems.join("; "),
+        });
     }
-    let reserved = [PROJECT_COLUMN, INSTANCE_COLUMN, REGION_COLUMN, ENDPOINT_COLUMN];
+    let reserved = [
+        PROJECT_COLUMN,
+        INSTANCE_COLUMN,
+        REGION_COLUMN,
+        ENDPOINT_COLUMN,
+    ];
     let mut labels = Vec::new();
     for (position, name) in names.iter().enumerate() {
         if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
             continue;
         }
-        let index = match label_names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+        let index = match label_names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))
+        {
             Some(index) => index,
             None => {
                 label_names.push(name.clone());
@@ -490,20 +555,31 @@ fn parse_row(
         match std::str::from_utf8(&record[position]) {
             Ok(value) => value.to_string(),
             Err(_) => {
-                problems.push(format!("{column} is not valid UTF-8 (line {line}); save the file as UTF-8"));
+                problems.push(format!(
+                    "{column} is not valid UTF-8 (line {line}); save the file as UTF-8"
+                ));
                 String::new()
             }
         }
     };
     let project_id = text(columns.project, PROJECT_COLUMN);
     let instance_id = text(columns.instance, INSTANCE_COLUMN);
-    let region = columns.region.map(|p| text(p, REGION_COLUMN)).unwrap_or_default();
-    let endpoint_cell = columns.endpoint.map(|p| text(p, ENDPOINT_COLUMN)).unwrap_or_default();
+    let region = columns
+        .region
+        .map(|p| text(p, REGION_COLUMN))
+        .unwrap_or_default();
+    let endpoint_cell = columns
+        .endpoint
+        .map(|p| text(p, ENDPOINT_COLUMN))
+        .unwrap_or_default();
     let mut labels = vec![None; label_count];
     for &(position, index) in &columns.labels {
         labels[index] = Some(text(position, "a label"));
     }
-    for (column, value) in [(PROJECT_COLUMN, &project_id), (INSTANCE_COLUMN, &instance_id)] {
+    for (column, value) in [
+        (PROJECT_COLUMN, &project_id),
+        (INSTANCE_COLUMN, &instance_id),
+    ] {
         if let Err(reason) = check_id(value) {
             problems.push(format!("invalid {column} {value:?}: {reason}"));
         }
@@ -519,7 +595,11 @@ fn parse_row(
         (true, Some(endpoint)) => Ok(ParsedRow {
             project_id,
             instance_id,
-            region: if region.is_empty() { resolver.default_region().to_string() } else { region },
+            region: if region.is_empty() {
+                resolver.default_region().to_string()
+            } else {
+                region
+            },
             endpoint,
             labels,
         }),
@@ -533,9 +613,15 @@ pub fn check_id(value: &str) -> Result<(), String> {
         return Err("the cell is empty; every row needs both ids".to_string());
     }
     if value.len() > MAX_ID_LEN {
-        return Err(format!("it is {} characters long, the maximum is {MAX_ID_LEN}", value.len()));
+        return Err(format!(
+            "it is {} characters long, the maximum is {MAX_ID_LEN}",
+            value.len()
+        ));
     }
-    if let Some(bad) = value.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+    if let Some(bad) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
         return Err(format!(
             "it contains {bad:?}; ids may contain only letters, digits, '-' and '_', because they go into the request path"
         ));
@@ -578,7 +664,10 @@ fn expand_paths(paths: &[PathBuf], issues: &mut Vec<Issue>) -> Vec<PathBuf> {
                 Ok(entries) => {
                     let mut csvs: Vec<PathBuf> = entries
                         .filter_map(|entry| entry.ok().map(|e| e.path()))
-                        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+                        .filter(|p| {
+                            p.is_file()
+                                && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+                        })
                         .collect();
                     csvs.sort();
                     if csvs.is_empty() {
@@ -589,7 +678,10 @@ fn expand_paths(paths: &[PathBuf], issues: &mut Vec<Issue>) -> Vec<PathBuf> {
                 Err(err) => issues.push(file_issue(path, format!("cannot list the folder: {err}"))),
             },
             Ok(_) => found.push(path.clone()),
-            Err(err) => issues.push(file_issue(path, format!("cannot read the inventory: {err}; check the path given to --inventory"))),
+            Err(err) => issues.push(file_issue(
+                path,
+                format!("cannot read the inventory: {err}; check the path given to --inventory"),
+            )),
         }
         for file in found {
             let key = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
@@ -604,17 +696,27 @@ fn expand_paths(paths: &[PathBuf], issues: &mut Vec<Issue>) -> Vec<PathBuf> {
 }
 
 fn file_issue(path: &Path, message: String) -> Issue {
-    Issue { path: path.to_path_buf(), line: 0, message }
+    Issue {
+        path: path.to_path_buf(),
+        line: 0,
+        message,
+    }
 }
 
 fn csv_issue(path: &Path, err: &csv::Error) -> Issue {
     let line = err.position().map_or(0, |p| p.line());
     let message = match err.kind() {
         csv::ErrorKind::Io(io) => format!("cannot read the file: {io}"),
-        csv::ErrorKind::Utf8 { .. } => "the row is not valid UTF-8; save the file as UTF-8".to_string(),
+        csv::ErrorKind::Utf8 { .. } => {
+            "the row is not valid UTF-8; save the file as UTF-8".to_string()
+        }
         _ => format!("cannot parse the row as CSV: {err}; check the quoting"),
     };
-    Issue { path: path.to_path_buf(), line, message }
+    Issue {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
 }
 
 fn is_io_error(err: &csv::Error) -> bool {
@@ -646,24 +748,33 @@ mod tests {
     }
 
     fn messages(err: &InventoryError) -> Vec<String> {
-        err.issues.iter().map(|i| format!("{}: {}", i.line, i.message)).collect()
+        err.issues
+            .iter()
+            .map(|i| format!("{}: {}", i.line, i.message))
+            .collect()
     }
 
     #[test]
     fn load_minimal_inventory() {
-        let inventory = load_text(&format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n")).unwrap();
+        let inventory =
+            load_text(&format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n")).unwrap();
         assert_eq!(inventory.total_rows, 1);
         let rows: Vec<Row> = inventory.rows().map(|r| r.unwrap()).collect();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].project_id, PROJECT);
         assert_eq!(rows[0].region, "cn-north-4");
         assert_eq!(rows[0].line, 2);
-        assert_eq!(rows[0].endpoint.base_url(), "https://gaussdb.cn-north-4.myhuaweicloud.com");
+        assert_eq!(
+            rows[0].endpoint.base_url(),
+            "https://gaussdb.cn-north-4.myhuaweicloud.com"
+        );
     }
 
     #[test]
     fn header_case_bom_crlf_blank_lines_trim() {
-        let text = format!("\u{feff} Project_ID , INSTANCE_id ,Owner\r\n\r\n  {PROJECT} , {INSTANCE} , alice \r\n,,\r\n");
+        let text = format!(
+            "\u{feff} Project_ID , INSTANCE_id ,Owner\r\n\r\n  {PROJECT} , {INSTANCE} , alice \r\n,,\r\n"
+        );
         let inventory = load_text(&text).unwrap();
         assert_eq!(inventory.total_rows, 1);
         assert_eq!(inventory.label_names, vec!["Owner".to_string()]);
@@ -675,7 +786,16 @@ mod tests {
 
     #[test]
     fn invalid_ids_all_reported() {
-        let bad = ["../../v3/x", "a/b", "a%2F", "has space", "", "x".repeat(65).as_str(), "é"].map(str::to_string);
+        let bad = [
+            "../../v3/x",
+            "a/b",
+            "a%2F",
+            "has space",
+            "",
+            "x".repeat(65).as_str(),
+            "é",
+        ]
+        .map(str::to_string);
         let mut text = "project_id,instance_id\n".to_string();
         for value in &bad {
             text.push_str(&format!("{PROJECT},\"{value}\"\n"));
@@ -684,7 +804,11 @@ mod tests {
         assert_eq!(err.issues.len(), bad.len(), "{:?}", messages(&err));
         for (issue, line) in err.issues.iter().zip(2..) {
             assert_eq!(issue.line, line);
-            assert!(issue.message.contains("invalid instance_id"), "{}", issue.message);
+            assert!(
+                issue.message.contains("invalid instance_id"),
+                "{}",
+                issue.message
+            );
         }
         let display = err.to_string();
         assert!(display.contains("inv.csv:2:"), "{display}");
@@ -704,7 +828,11 @@ mod tests {
     fn missing_required_column() {
         let err = load_text("project,instance_id\nx,y\n").unwrap_err();
         assert_eq!(err.issues.len(), 1);
-        assert!(err.issues[0].message.contains("no project_id column"), "{:?}", messages(&err));
+        assert!(
+            err.issues[0].message.contains("no project_id column"),
+            "{:?}",
+            messages(&err)
+        );
         assert_eq!(err.issues[0].line, 1);
     }
 
@@ -718,8 +846,17 @@ mod tests {
 
     #[test]
     fn wrong_field_count() {
-        let err = load_text(&format!("project_id,instance_id\n{PROJECT},{INSTANCE},extra\n")).unwrap_err();
-        assert!(err.issues[0].message.contains("3 fields but the header has 2"), "{:?}", messages(&err));
+        let err = load_text(&format!(
+            "project_id,instance_id\n{PROJECT},{INSTANCE},extra\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.issues[0]
+                .message
+                .contains("3 fields but the header has 2"),
+            "{:?}",
+            messages(&err)
+        );
     }
 
     #[test]
@@ -730,17 +867,27 @@ mod tests {
         bytes.extend([0xff, 0xfe, b'\n']);
         std::fs::write(&path, bytes).unwrap();
         let err = Inventory::load(&[path], resolver()).unwrap_err();
-        assert!(err.issues[0].message.contains("UTF-8"), "{:?}", messages(&err));
+        assert!(
+            err.issues[0].message.contains("UTF-8"),
+            "{:?}",
+            messages(&err)
+        );
         assert_eq!(err.issues[0].line, 2);
     }
 
     #[test]
     fn duplicates_scanned_once_and_warned() {
-        let text = format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n{PROJECT},other-in07\n{PROJECT},{INSTANCE}\n");
+        let text = format!(
+            "project_id,instance_id\n{PROJECT},{INSTANCE}\n{PROJECT},other-in07\n{PROJECT},{INSTANCE}\n"
+        );
         let inventory = load_text(&text).unwrap();
         assert_eq!(inventory.total_rows, 3);
         assert_eq!(inventory.duplicate_of.get(&2), Some(&0));
-        let warning = inventory.warnings.iter().find(|w| w.message.contains("duplicate")).unwrap();
+        let warning = inventory
+            .warnings
+            .iter()
+            .find(|w| w.message.contains("duplicate"))
+            .unwrap();
         assert_eq!(warning.line, 4);
         assert!(warning.message.contains("inv.csv:2"), "{}", warning.message);
     }
@@ -767,13 +914,24 @@ mod tests {
     #[test]
     fn folder_of_csvs_sorted_and_labels_merged() {
         let dir = tempfile::tempdir().unwrap();
-        write(dir.path(), "b.csv", &format!("project_id,instance_id,team\n{PROJECT},b-in07,blue\n"));
-        write(dir.path(), "a.CSV", &format!("project_id,instance_id,owner,TEAM\n{PROJECT},a-in07,ann,red\n"));
+        write(
+            dir.path(),
+            "b.csv",
+            &format!("project_id,instance_id,team\n{PROJECT},b-in07,blue\n"),
+        );
+        write(
+            dir.path(),
+            "a.CSV",
+            &format!("project_id,instance_id,owner,TEAM\n{PROJECT},a-in07,ann,red\n"),
+        );
         write(dir.path(), "notes.txt", "ignored");
         let inventory = Inventory::load(&[dir.path().to_path_buf()], resolver()).unwrap();
         assert_eq!(inventory.files.len(), 2);
         assert!(inventory.files[0].path.ends_with("a.CSV"));
-        assert_eq!(inventory.label_names, vec!["owner".to_string(), "TEAM".to_string()]);
+        assert_eq!(
+            inventory.label_names,
+            vec!["owner".to_string(), "TEAM".to_string()]
+        );
         let rows: Vec<Row> = inventory.rows().map(|r| r.unwrap()).collect();
         assert_eq!(rows[0].labels, vec![Some("ann".into()), Some("red".into())]);
         assert_eq!(rows[1].labels, vec![None, Some("blue".into())]);
@@ -783,7 +941,11 @@ mod tests {
     #[test]
     fn missing_path_and_empty_folder() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Inventory::load(&[dir.path().join("nope.csv"), dir.path().to_path_buf()], resolver()).unwrap_err();
+        let err = Inventory::load(
+            &[dir.path().join("nope.csv"), dir.path().to_path_buf()],
+            resolver(),
+        )
+        .unwrap_err();
         assert_eq!(err.issues.len(), 2, "{:?}", messages(&err));
     }
 
@@ -794,18 +956,33 @@ mod tests {
         let path = write(dir.path(), "inv.csv", &text);
         let inventory = Inventory::load(std::slice::from_ref(&path), resolver()).unwrap();
         assert_eq!(inventory.files[0].sha256, file_sha256(&path).unwrap());
-        assert_eq!(inventory.files[0].sha256, hex::encode(Sha256::digest(text.as_bytes())));
+        assert_eq!(
+            inventory.files[0].sha256,
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
     }
 
     #[test]
     fn change_between_passes_detected() {
         let dir = tempfile::tempdir().unwrap();
-        let path = write(dir.path(), "inv.csv", &format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n"));
+        let path = write(
+            dir.path(),
+            "inv.csv",
+            &format!("project_id,instance_id\n{PROJECT},{INSTANCE}\n"),
+        );
         let inventory = Inventory::load(std::slice::from_ref(&path), resolver()).unwrap();
-        std::fs::write(&path, format!("project_id,instance_id\n{PROJECT},other-in07\n")).unwrap();
+        std::fs::write(
+            &path,
+            format!("project_id,instance_id\n{PROJECT},other-in07\n"),
+        )
+        .unwrap();
         let results: Vec<_> = inventory.rows().collect();
         assert!(results.iter().any(|r| r.is_err()));
-        let err = results.into_iter().find_map(|r| r.err()).unwrap().to_string();
+        let err = results
+            .into_iter()
+            .find_map(|r| r.err())
+            .unwrap()
+            .to_string();
         assert!(err.contains("changed"), "{err}");
     }
 }

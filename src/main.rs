@@ -58,7 +58,10 @@ fn init_logging(verbose: u8, quiet: bool) {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
-    builder.format_timestamp_secs().target(env_logger::Target::Stderr).init();
+    builder
+        .format_timestamp_secs()
+        .target(env_logger::Target::Stderr)
+        .init();
 }
 
 /// The first SIGINT or SIGTERM asks the scan to stop and write its reports;

@@ -14,14 +14,32 @@ const STS: &str = "ExampleSecurityToken+/=";
 
 fn key_simulator(extra: &str, security_token: Option<&str>) -> Simulator {
     let mut scenario = Scenario::from_json(&format!("{{{extra}}}")).unwrap();
-    scenario.keys.push(AccessKey { ak: AK.into(), sk: SK.into(), security_token: security_token.map(str::to_string) });
+    scenario.keys.push(AccessKey {
+        ak: AK.into(),
+        sk: SK.into(),
+        security_token: security_token.map(str::to_string),
+    });
     Simulator::start("127.0.0.1:0".parse().unwrap(), scenario).unwrap()
 }
 
-fn ak_sk_scan(dir: &TestDir, sim: &Simulator, inventory: &Path, env: &[(&str, &str)], extra: &[&str]) -> Run {
+fn ak_sk_scan(
+    dir: &TestDir,
+    sim: &Simulator,
+    inventory: &Path,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Run {
     let mut command = command(dir);
     command
-        .args(["scan", "--endpoint", &sim.url(), "--rate", "500", "--backoff-scale", "0.001"])
+        .args([
+            "scan",
+            "--endpoint",
+            &sim.url(),
+            "--rate",
+            "500",
+            "--backoff-scale",
+            "0.001",
+        ])
         .arg("--inventory")
         .arg(inventory)
         .arg("--out-dir")
@@ -35,8 +53,11 @@ fn ak_sk_scan(dir: &TestDir, sim: &Simulator, inventory: &Path, env: &[(&str, &s
 
 fn two_project_inventory(dir: &TestDir, count: usize) -> std::path::PathBuf {
     let ids: Vec<String> = (0..count).map(|i| instance(&format!("k{i}"))).collect();
-    let pairs: Vec<(&str, &str)> =
-        ids.iter().enumerate().map(|(i, id)| (if i % 2 == 0 { PROJECT } else { PROJECT_B }, id.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (if i % 2 == 0 { PROJECT } else { PROJECT_B }, id.as_str()))
+        .collect();
     dir.inventory("inv.csv", &pairs)
 }
 
@@ -44,7 +65,13 @@ fn two_project_inventory(dir: &TestDir, count: usize) -> std::path::PathBuf {
 fn ak_sk_signed_across_projects() {
     let dir = TestDir::new();
     let sim = key_simulator("", None);
-    let run = ak_sk_scan(&dir, &sim, &two_project_inventory(&dir, 40), &[("HUAWEICLOUD_SDK_AK", AK), ("HUAWEICLOUD_SDK_SK", SK)], &["-v"]);
+    let run = ak_sk_scan(
+        &dir,
+        &sim,
+        &two_project_inventory(&dir, 40),
+        &[("HUAWEICLOUD_SDK_AK", AK), ("HUAWEICLOUD_SDK_SK", SK)],
+        &["-v"],
+    );
     run.expect_code(0);
     let stats = sim.stats();
     assert_eq!(stats.requests, 40);
@@ -52,8 +79,17 @@ fn ak_sk_signed_across_projects() {
     let request = stats.recent.last().unwrap();
     let authorization = request.header("authorization").unwrap();
     assert!(authorization.starts_with(&format!("SDK-HMAC-SHA256 Access={AK}, SignedHeaders=content-type;host;x-project-id;x-sdk-date, Signature=")), "{authorization}");
-    assert!(request.path.contains(request.header("x-project-id").unwrap()));
-    assert!(run.stderr.contains("credentials: AK/SK from HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK"), "{}", run.stderr);
+    assert!(
+        request
+            .path
+            .contains(request.header("x-project-id").unwrap())
+    );
+    assert!(
+        run.stderr
+            .contains("credentials: AK/SK from HUAWEICLOUD_SDK_AK/HUAWEICLOUD_SDK_SK"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains(SK));
 }
 
@@ -62,13 +98,27 @@ fn temporary_keys_send_security_token() {
     let dir = TestDir::new();
     let sim = key_simulator("", Some(STS));
     let inventory = two_project_inventory(&dir, 4);
-    let env = [("HUAWEICLOUD_SDK_AK", AK), ("HUAWEICLOUD_SDK_SK", SK), ("HUAWEICLOUD_SDK_SECURITY_TOKEN", STS)];
+    let env = [
+        ("HUAWEICLOUD_SDK_AK", AK),
+        ("HUAWEICLOUD_SDK_SK", SK),
+        ("HUAWEICLOUD_SDK_SECURITY_TOKEN", STS),
+    ];
     let run = ak_sk_scan(&dir, &sim, &inventory, &env, &[]);
     run.expect_code(0);
-    assert_eq!(sim.stats().recent.last().unwrap().header("x-security-token"), Some(STS));
+    assert_eq!(
+        sim.stats()
+            .recent
+            .last()
+            .unwrap()
+            .header("x-security-token"),
+        Some(STS)
+    );
     for entry in std::fs::read_dir(run.run_dir()).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        assert!(!text.contains(STS) && !text.contains(SK), "a secret reached the reports");
+        assert!(
+            !text.contains(STS) && !text.contains(SK),
+            "a secret reached the reports"
+        );
     }
 
     // Without the security token the temporary key is rejected, once.
@@ -84,7 +134,11 @@ fn credentials_file_in_home() {
     let dir = TestDir::new();
     let sim = key_simulator("", None);
     std::fs::create_dir(dir.path().join(".huaweicloud")).unwrap();
-    std::fs::write(dir.path().join(".huaweicloud/credentials"), format!("[basic]\nak = {AK}\nsk = {SK}\n")).unwrap();
+    std::fs::write(
+        dir.path().join(".huaweicloud/credentials"),
+        format!("[basic]\nak = {AK}\nsk = {SK}\n"),
+    )
+    .unwrap();
     let run = ak_sk_scan(&dir, &sim, &two_project_inventory(&dir, 6), &[], &["-v"]);
     run.expect_code(0);
     assert!(run.stderr.contains("credentials file"), "{}", run.stderr);
@@ -94,14 +148,32 @@ fn credentials_file_in_home() {
 fn wrong_sk_at_concurrency_64_sends_at_most_five() {
     let dir = TestDir::new();
     let sim = key_simulator("", None);
-    let env = [("HUAWEICLOUD_SDK_AK", AK), ("HUAWEICLOUD_SDK_SK", "WrongSecretKey")];
-    let run = ak_sk_scan(&dir, &sim, &two_project_inventory(&dir, 500), &env, &["--concurrency", "64"]);
+    let env = [
+        ("HUAWEICLOUD_SDK_AK", AK),
+        ("HUAWEICLOUD_SDK_SK", "WrongSecretKey"),
+    ];
+    let run = ak_sk_scan(
+        &dir,
+        &sim,
+        &two_project_inventory(&dir, 500),
+        &env,
+        &["--concurrency", "64"],
+    );
     run.expect_code(2);
     let sent = sim.stats().requests;
     assert!(sent <= 5, "{sent} requests with a wrong SK");
     assert_eq!(sent, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("rejected the credentials (AK HPUAEXAMPLEAK0000001)"), "{}", run.stderr);
-    assert!(run.stderr.contains("no row could be checked"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("rejected the credentials (AK HPUAEXAMPLEAK0000001)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("no row could be checked"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("WrongSecretKey"));
     let report = run.report();
     assert_eq!(report["summary"]["error"], 500);
@@ -122,19 +194,43 @@ fn skewed_clock_named_in_message() {
 fn token_map_per_project() {
     let dir = TestDir::new();
     let mut scenario = Scenario::from_json("{}").unwrap();
-    scenario.tokens.push(taurus_audit::sim::TokenGrant { token: "token-a".into(), projects: Some(vec![PROJECT.into()]) });
-    scenario.tokens.push(taurus_audit::sim::TokenGrant { token: "token-b".into(), projects: Some(vec![PROJECT_B.into()]) });
+    scenario.tokens.push(taurus_audit::sim::TokenGrant {
+        token: "token-a".into(),
+        projects: Some(vec![PROJECT.into()]),
+    });
+    scenario.tokens.push(taurus_audit::sim::TokenGrant {
+        token: "token-b".into(),
+        projects: Some(vec![PROJECT_B.into()]),
+    });
     let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), scenario).unwrap();
-    let map = dir.write("tokens.csv", &format!("project_id,token\n{PROJECT},token-a\n{PROJECT_B},token-b\n"));
+    let map = dir.write(
+        "tokens.csv",
+        &format!("project_id,token\n{PROJECT},token-a\n{PROJECT_B},token-b\n"),
+    );
     let inventory = two_project_inventory(&dir, 10);
-    let run = ak_sk_scan(&dir, &sim, &inventory, &[], &["--token-map", map.to_str().unwrap()]);
+    let run = ak_sk_scan(
+        &dir,
+        &sim,
+        &inventory,
+        &[],
+        &["--token-map", map.to_str().unwrap()],
+    );
     run.expect_code(0);
     assert_eq!(sim.stats().requests, 10);
 
     // A wrong token for one project fails only that project's rows.
     let dir = TestDir::new();
-    let map = dir.write("tokens.csv", &format!("project_id,token\n{PROJECT},token-a\n{PROJECT_B},token-wrong\n"));
-    let run = ak_sk_scan(&dir, &sim, &two_project_inventory(&dir, 10), &[], &["--token-map", map.to_str().unwrap()]);
+    let map = dir.write(
+        "tokens.csv",
+        &format!("project_id,token\n{PROJECT},token-a\n{PROJECT_B},token-wrong\n"),
+    );
+    let run = ak_sk_scan(
+        &dir,
+        &sim,
+        &two_project_inventory(&dir, 10),
+        &[],
+        &["--token-map", map.to_str().unwrap()],
+    );
     run.expect_code(3);
     let report = run.report();
     assert_eq!(report["summary"]["on"], 5);

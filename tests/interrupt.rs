@@ -19,15 +19,35 @@ fn rows() -> Vec<String> {
 
 /// A simulator slow enough that a scan of `ROWS` rows takes several seconds.
 fn slow_simulator(ids: &[String]) -> taurus_audit::sim::Simulator {
-    let offs: Vec<String> = ids.iter().step_by(10).map(|id| format!(r#""{id}": "off""#)).collect();
-    simulator(&format!(r#"{{"latency_ms": 40, "instances": {{{}}}}}"#, offs.join(",")))
+    let offs: Vec<String> = ids
+        .iter()
+        .step_by(10)
+        .map(|id| format!(r#""{id}": "off""#))
+        .collect();
+    simulator(&format!(
+        r#"{{"latency_ms": 40, "instances": {{{}}}}}"#,
+        offs.join(",")
+    ))
 }
 
-fn scan_command(dir: &TestDir, sim: &taurus_audit::sim::Simulator, inventory: &Path, extra: &[&str]) -> Command {
+fn scan_command(
+    dir: &TestDir,
+    sim: &taurus_audit::sim::Simulator,
+    inventory: &Path,
+    extra: &[&str],
+) -> Command {
     let mut command = command(dir);
     command
         .env("TAURUS_AUDIT_TOKEN", TOKEN)
-        .args(["scan", "--endpoint", &sim.url(), "--rate", "40", "--concurrency", "4"])
+        .args([
+            "scan",
+            "--endpoint",
+            &sim.url(),
+            "--rate",
+            "40",
+            "--concurrency",
+            "4",
+        ])
         .arg("--inventory")
         .arg(inventory)
         .arg("--out-dir")
@@ -43,19 +63,29 @@ fn wait_for_journal(dir: &TestDir, child: &mut Child, lines: usize) -> PathBuf {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("the scan ended early with {status}");
         }
-        if let Some(run_dir) = std::fs::read_dir(dir.out_dir()).ok().and_then(|mut e| e.next()).map(|e| e.unwrap().path()) {
+        if let Some(run_dir) = std::fs::read_dir(dir.out_dir())
+            .ok()
+            .and_then(|mut e| e.next())
+            .map(|e| e.unwrap().path())
+        {
             let text = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap_or_default();
             if text.lines().count() >= lines {
                 return run_dir;
             }
         }
-        assert!(Instant::now() < deadline, "the journal did not reach {lines} lines within 60 s");
+        assert!(
+            Instant::now() < deadline,
+            "the journal did not reach {lines} lines within 60 s"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill").args([&format!("-{name}"), &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success(), "kill -{name} failed");
 }
 
@@ -97,7 +127,11 @@ fn sigint_writes_incomplete_reports_then_resume_completes() {
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
     let inventory = dir.inventory("inv.csv", &pairs);
 
-    let mut child = scan_command(&dir, &sim, &inventory, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = scan_command(&dir, &sim, &inventory, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let run_dir = wait_for_journal(&dir, &mut child, 10);
     signal(&child, "INT");
     let run = Run::from(child.wait_with_output().unwrap(), "interrupted scan".into());
@@ -108,14 +142,28 @@ fn sigint_writes_incomplete_reports_then_resume_completes() {
     assert_eq!(report["run"]["interrupted_by"], "SIGINT");
     let not_checked = report["summary"]["not_checked"].as_u64().unwrap();
     assert!(not_checked > 0, "the interrupt came before the end");
-    assert_eq!(report["results"].as_array().unwrap().len(), ROWS, "every row once, checked or not");
+    assert_eq!(
+        report["results"].as_array().unwrap().len(),
+        ROWS,
+        "every row once, checked or not"
+    );
     assert!(run.stderr.contains("--resume"), "{}", run.stderr);
     let errors = read_csv(&run_dir.join("errors.csv"));
-    assert_eq!(errors.iter().filter(|r| r[4] == "not_checked").count() as u64, not_checked);
+    assert_eq!(
+        errors.iter().filter(|r| r[4] == "not_checked").count() as u64,
+        not_checked
+    );
 
     let before = sim.stats().requests;
     let resumed = Run::from(
-        scan_command(&dir, &sim, &inventory, &["--resume", run_dir.to_str().unwrap()]).output().unwrap(),
+        scan_command(
+            &dir,
+            &sim,
+            &inventory,
+            &["--resume", run_dir.to_str().unwrap()],
+        )
+        .output()
+        .unwrap(),
         "resume".into(),
     );
     resumed.expect_code(1);
@@ -125,7 +173,10 @@ fn sigint_writes_incomplete_reports_then_resume_completes() {
     assert_eq!(report["summary"]["not_checked"], 0);
     assert_eq!(report["summary"]["off"], ROWS as u64 / 10);
     let asked_again = sim.stats().requests - before;
-    assert!(asked_again <= not_checked + 4, "resume asked {asked_again} rows, {not_checked} were unchecked");
+    assert!(
+        asked_again <= not_checked + 4,
+        "resume asked {asked_again} rows, {not_checked} were unchecked"
+    );
 }
 
 #[test]
@@ -135,7 +186,11 @@ fn sigterm_exits_143() {
     let sim = simulator(r#"{"latency_ms": 40}"#);
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
     let inventory = dir.inventory("inv.csv", &pairs);
-    let mut child = scan_command(&dir, &sim, &inventory, &[]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = scan_command(&dir, &sim, &inventory, &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let run_dir = wait_for_journal(&dir, &mut child, 5);
     signal(&child, "TERM");
     let run = Run::from(child.wait_with_output().unwrap(), "terminated scan".into());
@@ -153,16 +208,33 @@ fn kill_nine_then_resume_matches_uninterrupted_run() {
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
     let inventory = dir.inventory("inv.csv", &pairs);
 
-    let mut child = scan_command(&dir, &sim, &inventory, &[]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = scan_command(&dir, &sim, &inventory, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let run_dir = wait_for_journal(&dir, &mut child, ROWS / 2);
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(!run_dir.join("report.json").exists(), "a killed run leaves no report under its final name");
-    let journaled = std::fs::read_to_string(run_dir.join("journal.jsonl")).unwrap().lines().count() as u64;
+    assert!(
+        !run_dir.join("report.json").exists(),
+        "a killed run leaves no report under its final name"
+    );
+    let journaled = std::fs::read_to_string(run_dir.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .count() as u64;
     let sent_before = sim.stats().requests;
 
     let resumed = Run::from(
-        scan_command(&dir, &sim, &inventory, &["--resume", run_dir.to_str().unwrap()]).output().unwrap(),
+        scan_command(
+            &dir,
+            &sim,
+            &inventory,
+            &["--resume", run_dir.to_str().unwrap()],
+        )
+        .output()
+        .unwrap(),
         "resume after kill -9".into(),
     );
     resumed.expect_code(1);
@@ -175,7 +247,12 @@ fn kill_nine_then_resume_matches_uninterrupted_run() {
     // An uninterrupted run of the same inventory for comparison.
     let other = TestDir::new();
     let inventory_copy = other.inventory("inv.csv", &pairs);
-    let full = Run::from(scan_command(&other, &sim, &inventory_copy, &[]).output().unwrap(), "full run".into());
+    let full = Run::from(
+        scan_command(&other, &sim, &inventory_copy, &[])
+            .output()
+            .unwrap(),
+        "full run".into(),
+    );
     full.expect_code(1);
 
     let resumed_report = read_report(&run_dir);
@@ -185,7 +262,13 @@ fn kill_nine_then_resume_matches_uninterrupted_run() {
     let mut full_results = comparable(&full_report);
     // The inventories sit in different folders, so sources differ by folder only.
     for result in resumed_results.iter_mut().chain(full_results.iter_mut()) {
-        let source = result["source"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let source = result["source"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_string();
         result["source"] = Value::String(source);
     }
     assert_eq!(resumed_results, full_results);
@@ -194,7 +277,9 @@ fn kill_nine_then_resume_matches_uninterrupted_run() {
         let b = csv_without_evidence(&full.run_dir().join(name));
         assert_eq!(a.len(), b.len(), "{name}");
         let strip = |rows: Vec<Vec<String>>| -> Vec<Vec<String>> {
-            rows.into_iter().map(|r| r.into_iter().filter(|c| !c.contains(".csv:")).collect()).collect()
+            rows.into_iter()
+                .map(|r| r.into_iter().filter(|c| !c.contains(".csv:")).collect())
+                .collect()
         };
         assert_eq!(strip(a), strip(b), "{name}");
     }
@@ -210,8 +295,18 @@ fn resume_refuses_changed_inventory() {
     first.expect_code(0);
     dir.inventory("inv.csv", &[(PROJECT, &a), (PROJECT, &instance("b"))]);
     let before = sim.stats().requests;
-    let run = scan(&dir, &sim, &inventory, &["--resume", first.run_dir().to_str().unwrap()]);
+    let run = scan(
+        &dir,
+        &sim,
+        &inventory,
+        &["--resume", first.run_dir().to_str().unwrap()],
+    );
     run.expect_code(2);
-    assert!(run.stderr.contains("differs from the one the run started with"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("differs from the one the run started with"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(sim.stats().requests, before);
 }

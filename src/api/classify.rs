@@ -25,7 +25,10 @@ pub enum RawAnswer {
         body: Result<String, BodyError>,
     },
     /// No complete answer arrived.
-    Transport { kind: TransportKind, message: String },
+    Transport {
+        kind: TransportKind,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +104,13 @@ struct ErrorBody {
 pub fn classify(answer: &RawAnswer) -> Verdict {
     match answer {
         RawAnswer::Transport { kind, message } => transport_verdict(*kind, message),
-        RawAnswer::Http { status, retry_after, location, body, .. } => {
+        RawAnswer::Http {
+            status,
+            retry_after,
+            location,
+            body,
+            ..
+        } => {
             let body = match body {
                 Ok(body) => body,
                 Err(BodyError::TooLarge(limit)) => {
@@ -109,7 +118,9 @@ pub fn classify(answer: &RawAnswer) -> Verdict {
                         ErrorKind::BodyTooLarge,
                         Some(*status),
                         None,
-                        format!("the response body was larger than {limit} bytes, far more than this API sends; the endpoint may not be the TaurusDB API"),
+                        format!(
+                            "the response body was larger than {limit} bytes, far more than this API sends; the endpoint may not be the TaurusDB API"
+                        ),
                         Retry::No,
                     );
                 }
@@ -120,17 +131,29 @@ pub fn classify(answer: &RawAnswer) -> Verdict {
     }
 }
 
-fn classify_http(status: u16, retry_after: Option<&str>, location: Option<&str>, body: &str) -> Verdict {
+fn classify_http(
+    status: u16,
+    retry_after: Option<&str>,
+    location: Option<&str>,
+    body: &str,
+) -> Verdict {
     if status == 200 {
         return classify_success(body);
     }
     let parsed: ErrorBody = serde_json::from_str(body).unwrap_or_default();
     let code = parsed.error_code.filter(|c| !c.is_empty());
-    let message = parsed.error_msg.filter(|m| !m.is_empty()).or_else(|| snippet(body));
+    let message = parsed
+        .error_msg
+        .filter(|m| !m.is_empty())
+        .or_else(|| snippet(body));
     let (kind, retry) = match status {
         300..=399 => {
-            let target = location.map(redirect_host).unwrap_or_else(|| "an unknown place".to_string());
-            let text = format!("the API answered {status} with a redirect to {target}; redirects are never followed, so check the endpoint");
+            let target = location
+                .map(redirect_host)
+                .unwrap_or_else(|| "an unknown place".to_string());
+            let text = format!(
+                "the API answered {status} with a redirect to {target}; redirects are never followed, so check the endpoint"
+            );
             return error(ErrorKind::Redirect, Some(status), code, text, Retry::No);
         }
         400 => (ErrorKind::BadRequest, Retry::No),
@@ -147,32 +170,56 @@ fn classify_http(status: u16, retry_after: Option<&str>, location: Option<&str>,
             };
         }
         404 => (ErrorKind::ApiNotFound, Retry::No),
-        429 => (ErrorKind::Throttled, Retry::Throttled(retry_after.and_then(parse_retry_after))),
+        429 => (
+            ErrorKind::Throttled,
+            Retry::Throttled(retry_after.and_then(parse_retry_after)),
+        ),
         500 | 502 | 503 | 504 => (ErrorKind::ServerError, Retry::Backoff),
         _ => (ErrorKind::UnexpectedStatus, Retry::No),
     };
     let message = match (kind, message) {
-        (ErrorKind::PermissionDenied, Some(m)) => Some(format!("{m} (this call needs the IAM action gaussdbformysql:backup:encrypt)")),
-        (ErrorKind::PermissionDenied, None) => Some("permission denied (this call needs the IAM action gaussdbformysql:backup:encrypt)".to_string()),
+        (ErrorKind::PermissionDenied, Some(m)) => Some(format!(
+            "{m} (this call needs the IAM action gaussdbformysql:backup:encrypt)"
+        )),
+        (ErrorKind::PermissionDenied, None) => Some(
+            "permission denied (this call needs the IAM action gaussdbformysql:backup:encrypt)"
+                .to_string(),
+        ),
         (ErrorKind::ApiNotFound, m) => Some(format!(
             "{}; the path or endpoint is wrong, so this is not an instance-not-found answer",
             m.unwrap_or_else(|| "404 without a DBS error code".to_string())
         )),
         (_, m) => m,
     };
-    Verdict { status: Status::Error, error_kind: Some(kind), http_status: Some(status), error_code: code, error_msg: message, retry }
+    Verdict {
+        status: Status::Error,
+        error_kind: Some(kind),
+        http_status: Some(status),
+        error_code: code,
+        error_msg: message,
+        retry,
+    }
 }
 
 fn classify_success(body: &str) -> Verdict {
     if body.trim().is_empty() {
-        return error(ErrorKind::EmptyBody, Some(200), None, "the API answered 200 with an empty body".to_string(), Retry::No);
+        return error(
+            ErrorKind::EmptyBody,
+            Some(200),
+            None,
+            "the API answered 200 with an empty body".to_string(),
+            Retry::No,
+        );
     }
     if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(body) {
         return error(
             ErrorKind::InvalidJson,
             Some(200),
             None,
-            format!("the body is not valid JSON ({err}): {}", snippet(body).unwrap_or_default()),
+            format!(
+                "the body is not valid JSON ({err}): {}",
+                snippet(body).unwrap_or_default()
+            ),
             Retry::No,
         );
     }
@@ -182,7 +229,10 @@ fn classify_success(body: &str) -> Verdict {
             ErrorKind::UnexpectedBody,
             Some(200),
             None,
-            format!("the body is JSON but not an object: {}", snippet(body).unwrap_or_default()),
+            format!(
+                "the body is JSON but not an object: {}",
+                snippet(body).unwrap_or_default()
+            ),
             Retry::No,
         );
     }
@@ -209,7 +259,10 @@ fn classify_success(body: &str) -> Verdict {
             ErrorKind::InvalidJson,
             Some(200),
             None,
-            format!("the body is not valid JSON ({err}): {}", snippet(body).unwrap_or_default()),
+            format!(
+                "the body is not valid JSON ({err}): {}",
+                snippet(body).unwrap_or_default()
+            ),
             Retry::No,
         ),
     }
@@ -225,10 +278,23 @@ fn transport_verdict(kind: TransportKind, message: &str) -> Verdict {
 }
 
 fn success(status: Status) -> Verdict {
-    Verdict { status, error_kind: None, http_status: Some(200), error_code: None, error_msg: None, retry: Retry::No }
+    Verdict {
+        status,
+        error_kind: None,
+        http_status: Some(200),
+        error_code: None,
+        error_msg: None,
+        retry: Retry::No,
+    }
 }
 
-fn error(kind: ErrorKind, http_status: Option<u16>, code: Option<String>, message: String, retry: Retry) -> Verdict {
+fn error(
+    kind: ErrorKind,
+    http_status: Option<u16>,
+    code: Option<String>,
+    message: String,
+    retry: Retry,
+) -> Verdict {
     Verdict {
         status: Status::Error,
         error_kind: Some(kind),
@@ -246,7 +312,10 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Names the host of a redirect target, or the raw value when it has none.
@@ -295,31 +364,163 @@ mod tests {
     fn classification_table() {
         use ErrorKind::*;
         let cases: &[(u16, &str, Status, Option<ErrorKind>, Retry)] = &[
-            (200, r#"{"encryption_status":"on"}"#, Status::On, None, Retry::No),
-            (200, r#"{"encryption_status":"off"}"#, Status::Off, None, Retry::No),
-            (200, r#"{"encryption_status":"on","extra":1}"#, Status::On, None, Retry::No),
-            (200, r#"{"encryption_status":"ON"}"#, Status::Error, Some(UnexpectedValue), Retry::No),
-            (200, r#"{"encryption_status":" on"}"#, Status::Error, Some(UnexpectedValue), Retry::No),
-            (200, r#"{"encryption_status":""}"#, Status::Error, Some(UnexpectedValue), Retry::No),
-            (200, r#"{"encryption_status":true}"#, Status::Error, Some(UnexpectedBody), Retry::No),
-            (200, r#"{"encryption_status":null}"#, Status::Error, Some(UnexpectedBody), Retry::No),
-            (200, r#"{"status":"on"}"#, Status::Error, Some(UnexpectedBody), Retry::No),
-            (200, r#"["on"]"#, Status::Error, Some(UnexpectedBody), Retry::No),
-            (200, r#"{"encryption_status":"off","encryption_status":"on"}"#, Status::Error, Some(UnexpectedBody), Retry::No),
-            (200, r#"{"encryption_status":"on""#, Status::Error, Some(InvalidJson), Retry::No),
-            (200, "<html><body>OK</body></html>", Status::Error, Some(InvalidJson), Retry::No),
+            (
+                200,
+                r#"{"encryption_status":"on"}"#,
+                Status::On,
+                None,
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":"off"}"#,
+                Status::Off,
+                None,
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":"on","extra":1}"#,
+                Status::On,
+                None,
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":"ON"}"#,
+                Status::Error,
+                Some(UnexpectedValue),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":" on"}"#,
+                Status::Error,
+                Some(UnexpectedValue),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":""}"#,
+                Status::Error,
+                Some(UnexpectedValue),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":true}"#,
+                Status::Error,
+                Some(UnexpectedBody),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":null}"#,
+                Status::Error,
+                Some(UnexpectedBody),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"status":"on"}"#,
+                Status::Error,
+                Some(UnexpectedBody),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"["on"]"#,
+                Status::Error,
+                Some(UnexpectedBody),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":"off","encryption_status":"on"}"#,
+                Status::Error,
+                Some(UnexpectedBody),
+                Retry::No,
+            ),
+            (
+                200,
+                r#"{"encryption_status":"on""#,
+                Status::Error,
+                Some(InvalidJson),
+                Retry::No,
+            ),
+            (
+                200,
+                "<html><body>OK</body></html>",
+                Status::Error,
+                Some(InvalidJson),
+                Retry::No,
+            ),
             (200, "", Status::Error, Some(EmptyBody), Retry::No),
             (200, "  \n", Status::Error, Some(EmptyBody), Retry::No),
-            (400, r#"{"error_code":"DBS.280234","error_msg":"bad id"}"#, Status::Error, Some(BadRequest), Retry::No),
-            (401, r#"{"error_code":"APIGW.0301","error_msg":"bad auth"}"#, Status::Error, Some(AuthFailed), Retry::No),
-            (401, r#"{"error_code":"APIGW.0307","error_msg":"renew"}"#, Status::Error, Some(AuthFailed), Retry::No),
-            (403, r#"{"error_code":"DBS.0001","error_msg":"no"}"#, Status::Error, Some(PermissionDenied), Retry::No),
-            (404, r#"{"error_code":"DBS.200823","error_msg":"gone"}"#, Status::NotFound, None, Retry::No),
-            (404, r#"{"error_code":"APIGW.0101","error_msg":"no api"}"#, Status::Error, Some(ApiNotFound), Retry::No),
-            (404, "<html>Not Found</html>", Status::Error, Some(ApiNotFound), Retry::No),
-            (429, r#"{"error_code":"APIGW.0308"}"#, Status::Error, Some(Throttled), Retry::Throttled(None)),
+            (
+                400,
+                r#"{"error_code":"DBS.280234","error_msg":"bad id"}"#,
+                Status::Error,
+                Some(BadRequest),
+                Retry::No,
+            ),
+            (
+                401,
+                r#"{"error_code":"APIGW.0301","error_msg":"bad auth"}"#,
+                Status::Error,
+                Some(AuthFailed),
+                Retry::No,
+            ),
+            (
+                401,
+                r#"{"error_code":"APIGW.0307","error_msg":"renew"}"#,
+                Status::Error,
+                Some(AuthFailed),
+                Retry::No,
+            ),
+            (
+                403,
+                r#"{"error_code":"DBS.0001","error_msg":"no"}"#,
+                Status::Error,
+                Some(PermissionDenied),
+                Retry::No,
+            ),
+            (
+                404,
+                r#"{"error_code":"DBS.200823","error_msg":"gone"}"#,
+                Status::NotFound,
+                None,
+                Retry::No,
+            ),
+            (
+                404,
+                r#"{"error_code":"APIGW.0101","error_msg":"no api"}"#,
+                Status::Error,
+                Some(ApiNotFound),
+                Retry::No,
+            ),
+            (
+                404,
+                "<html>Not Found</html>",
+                Status::Error,
+                Some(ApiNotFound),
+                Retry::No,
+            ),
+            (
+                429,
+                r#"{"error_code":"APIGW.0308"}"#,
+                Status::Error,
+                Some(Throttled),
+                Retry::Throttled(None),
+            ),
             (500, "{}", Status::Error, Some(ServerError), Retry::Backoff),
-            (502, "<html>Bad Gateway</html>", Status::Error, Some(ServerError), Retry::Backoff),
+            (
+                502,
+                "<html>Bad Gateway</html>",
+                Status::Error,
+                Some(ServerError),
+                Retry::Backoff,
+            ),
             (503, "", Status::Error, Some(ServerError), Retry::Backoff),
             (504, "", Status::Error, Some(ServerError), Retry::Backoff),
             (501, "", Status::Error, Some(UnexpectedStatus), Retry::No),
@@ -336,16 +537,27 @@ mod tests {
 
     #[test]
     fn error_fields_carried() {
-        let verdict = classify(&http(404, r#"{"error_code":"DBS.200823","error_msg":"The DB instance does not exist."}"#));
+        let verdict = classify(&http(
+            404,
+            r#"{"error_code":"DBS.200823","error_msg":"The DB instance does not exist."}"#,
+        ));
         assert_eq!(verdict.http_status, Some(404));
         assert_eq!(verdict.error_code.as_deref(), Some("DBS.200823"));
-        assert_eq!(verdict.error_msg.as_deref(), Some("The DB instance does not exist."));
+        assert_eq!(
+            verdict.error_msg.as_deref(),
+            Some("The DB instance does not exist.")
+        );
     }
 
     #[test]
     fn permission_denied_names_iam_action() {
         let verdict = classify(&http(403, r#"{"error_code":"X","error_msg":"denied"}"#));
-        assert!(verdict.error_msg.unwrap().contains("gaussdbformysql:backup:encrypt"));
+        assert!(
+            verdict
+                .error_msg
+                .unwrap()
+                .contains("gaussdbformysql:backup:encrypt")
+        );
     }
 
     #[test]
@@ -364,7 +576,10 @@ mod tests {
     #[test]
     fn retry_after_seconds_and_date() {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
         let answer = RawAnswer::Http {
             status: 429,
@@ -373,15 +588,24 @@ mod tests {
             location: None,
             body: Ok(String::new()),
         };
-        assert_eq!(classify(&answer).retry, Retry::Throttled(Some(Duration::from_secs(7))));
+        assert_eq!(
+            classify(&answer).retry,
+            Retry::Throttled(Some(Duration::from_secs(7)))
+        );
     }
 
     #[test]
     fn transport_and_body_failures() {
-        let timeout = RawAnswer::Transport { kind: TransportKind::Timeout, message: "timed out".into() };
+        let timeout = RawAnswer::Transport {
+            kind: TransportKind::Timeout,
+            message: "timed out".into(),
+        };
         assert_eq!(classify(&timeout).error_kind, Some(ErrorKind::Timeout));
         assert_eq!(classify(&timeout).retry, Retry::Backoff);
-        let tls = RawAnswer::Transport { kind: TransportKind::Fatal, message: "tls".into() };
+        let tls = RawAnswer::Transport {
+            kind: TransportKind::Fatal,
+            message: "tls".into(),
+        };
         assert_eq!(classify(&tls).retry, Retry::No);
         let large = RawAnswer::Http {
             status: 200,
@@ -398,15 +622,27 @@ mod tests {
             location: None,
             body: Err(BodyError::Broken(TransportKind::Connection, "reset".into())),
         };
-        assert_eq!(classify(&broken).error_kind, Some(ErrorKind::ConnectionFailed));
+        assert_eq!(
+            classify(&broken).error_kind,
+            Some(ErrorKind::ConnectionFailed)
+        );
         assert_eq!(classify(&broken).retry, Retry::Backoff);
     }
 
     #[test]
     fn credential_proof() {
-        assert!(proves_credential(&classify(&http(200, r#"{"encryption_status":"on"}"#))));
-        assert!(proves_credential(&classify(&http(404, r#"{"error_code":"DBS.1"}"#))));
-        assert!(!proves_credential(&classify(&http(404, r#"{"error_code":"APIGW.0101"}"#))));
+        assert!(proves_credential(&classify(&http(
+            200,
+            r#"{"encryption_status":"on"}"#
+        ))));
+        assert!(proves_credential(&classify(&http(
+            404,
+            r#"{"error_code":"DBS.1"}"#
+        ))));
+        assert!(!proves_credential(&classify(&http(
+            404,
+            r#"{"error_code":"APIGW.0101"}"#
+        ))));
         assert!(!proves_credential(&classify(&http(429, ""))));
         assert!(!proves_credential(&classify(&http(500, ""))));
         assert!(is_auth_rejection(&classify(&http(401, ""))));

@@ -28,8 +28,20 @@ const REGION_PREFIXES: &[(&str, &[&str])] = &[
             "cn-south-4",
         ],
     ),
-    ("gaussdbformysql", &["tr-west-1", "ap-southeast-1", "ap-southeast-2", "cn-north-11", "me-east-1"]),
-    ("gaussdb-mysql", &["af-south-1", "cn-east-5", "la-north-2", "cn-southwest-3"]),
+    (
+        "gaussdbformysql",
+        &[
+            "tr-west-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "cn-north-11",
+            "me-east-1",
+        ],
+    ),
+    (
+        "gaussdb-mysql",
+        &["af-south-1", "cn-east-5", "la-north-2", "cn-southwest-3"],
+    ),
 ];
 
 /// Returns the public endpoint URL of a region, or `None` for a region the table lacks.
@@ -42,7 +54,10 @@ pub fn region_endpoint(region: &str) -> Option<String> {
 
 /// Lists every region the table knows, sorted.
 pub fn known_regions() -> Vec<&'static str> {
-    let mut regions: Vec<&str> = REGION_PREFIXES.iter().flat_map(|(_, r)| r.iter().copied()).collect();
+    let mut regions: Vec<&str> = REGION_PREFIXES
+        .iter()
+        .flat_map(|(_, r)| r.iter().copied())
+        .collect();
     regions.sort_unstable();
     regions
 }
@@ -62,15 +77,19 @@ impl Endpoint {
     /// Parses `scheme://host[:port]`, rejecting plain HTTP to a host that is not loopback.
     pub fn parse(text: &str) -> Result<Endpoint, String> {
         let trimmed = text.trim().trim_end_matches('/');
-        let uri: Uri = trimmed
-            .parse()
-            .map_err(|err| format!("invalid endpoint {text:?} ({err}); write it as https://host[:port]"))?;
+        let uri: Uri = trimmed.parse().map_err(|err| {
+            format!("invalid endpoint {text:?} ({err}); write it as https://host[:port]")
+        })?;
         let scheme = uri.scheme_str().unwrap_or("");
         let Some(authority) = uri.authority() else {
-            return Err(format!("invalid endpoint {text:?}: it has no host; write it as https://host[:port]"));
+            return Err(format!(
+                "invalid endpoint {text:?}: it has no host; write it as https://host[:port]"
+            ));
         };
         if authority.as_str().contains('@') {
-            return Err(format!("invalid endpoint {text:?}: user names or passwords do not belong in an endpoint"));
+            return Err(format!(
+                "invalid endpoint {text:?}: user names or passwords do not belong in an endpoint"
+            ));
         }
         if !uri.path().is_empty() && uri.path() != "/" || uri.query().is_some() {
             return Err(format!(
@@ -87,7 +106,11 @@ impl Endpoint {
                     "endpoint {text:?} uses plain http:// to a host that is not loopback; use https:// so credentials are never sent in clear text"
                 ));
             }
-            _ => return Err(format!("invalid endpoint {text:?}: the scheme must be https:// (or http:// for a loopback host)")),
+            _ => {
+                return Err(format!(
+                    "invalid endpoint {text:?}: the scheme must be https:// (or http:// for a loopback host)"
+                ));
+            }
         }
         let default_port = if scheme == "https" { 443 } else { 80 };
         let host_header = match authority.port_u16() {
@@ -95,7 +118,11 @@ impl Endpoint {
             _ => host.to_string(),
         };
         let base_url = format!("{scheme}://{host_header}");
-        Ok(Endpoint(Arc::new(EndpointParts { base_url, host_header, is_loopback })))
+        Ok(Endpoint(Arc::new(EndpointParts {
+            base_url,
+            host_header,
+            is_loopback,
+        })))
     }
 
     /// The URL without a trailing slash, e.g. `https://gaussdb.cn-north-4.myhuaweicloud.com`.
@@ -133,7 +160,10 @@ impl EndpointResolver {
     /// Checks `--endpoint` and `--region` once, before any row is read.
     pub fn new(endpoint: Option<&str>, region: Option<&str>) -> anyhow::Result<EndpointResolver> {
         let endpoint = match endpoint {
-            Some(text) => Some(Endpoint::parse(text).map_err(|message| anyhow::anyhow!("--endpoint: {message}"))?),
+            Some(text) => Some(
+                Endpoint::parse(text)
+                    .map_err(|message| anyhow::anyhow!("--endpoint: {message}"))?,
+            ),
             None => None,
         };
         let region = region.unwrap_or("").trim().to_string();
@@ -159,7 +189,11 @@ impl EndpointResolver {
         if let Some(endpoint) = &self.endpoint {
             return Ok(endpoint.clone());
         }
-        let region = if region_cell.is_empty() { self.region.as_str() } else { region_cell };
+        let region = if region_cell.is_empty() {
+            self.region.as_str()
+        } else {
+            region_cell
+        };
         if region.is_empty() {
             return Err(
                 "the row has no region or endpoint; add a region or endpoint column, or give --region or --endpoint".to_string(),
@@ -180,20 +214,33 @@ mod tests {
 
     #[test]
     fn region_table_prefixes() {
-        assert_eq!(region_endpoint("cn-north-4").unwrap(), "https://gaussdb.cn-north-4.myhuaweicloud.com");
+        assert_eq!(
+            region_endpoint("cn-north-4").unwrap(),
+            "https://gaussdb.cn-north-4.myhuaweicloud.com"
+        );
         assert_eq!(
             region_endpoint("ap-southeast-1").unwrap(),
             "https://gaussdbformysql.ap-southeast-1.myhuaweicloud.com"
         );
-        assert_eq!(region_endpoint("af-south-1").unwrap(), "https://gaussdb-mysql.af-south-1.myhuaweicloud.com");
+        assert_eq!(
+            region_endpoint("af-south-1").unwrap(),
+            "https://gaussdb-mysql.af-south-1.myhuaweicloud.com"
+        );
         assert_eq!(region_endpoint("xx-nowhere-1"), None);
     }
 
     #[test]
     fn endpoint_host_header_ports() {
-        let endpoint = Endpoint::parse("https://gaussdb.cn-north-4.myhuaweicloud.com:443/").unwrap();
-        assert_eq!(endpoint.host_header(), "gaussdb.cn-north-4.myhuaweicloud.com");
-        assert_eq!(endpoint.base_url(), "https://gaussdb.cn-north-4.myhuaweicloud.com");
+        let endpoint =
+            Endpoint::parse("https://gaussdb.cn-north-4.myhuaweicloud.com:443/").unwrap();
+        assert_eq!(
+            endpoint.host_header(),
+            "gaussdb.cn-north-4.myhuaweicloud.com"
+        );
+        assert_eq!(
+            endpoint.base_url(),
+            "https://gaussdb.cn-north-4.myhuaweicloud.com"
+        );
         let endpoint = Endpoint::parse("http://127.0.0.1:8080").unwrap();
         assert_eq!(endpoint.host_header(), "127.0.0.1:8080");
         assert!(endpoint.is_loopback());
@@ -221,16 +268,34 @@ mod tests {
 
     #[test]
     fn resolver_order() {
-        let resolver = EndpointResolver::new(Some("http://127.0.0.1:1"), Some("cn-north-4")).unwrap();
-        assert_eq!(resolver.resolve("https://row.example", "").unwrap().base_url(), "https://row.example");
-        assert_eq!(resolver.resolve("", "af-south-1").unwrap().base_url(), "http://127.0.0.1:1");
+        let resolver =
+            EndpointResolver::new(Some("http://127.0.0.1:1"), Some("cn-north-4")).unwrap();
+        assert_eq!(
+            resolver
+                .resolve("https://row.example", "")
+                .unwrap()
+                .base_url(),
+            "https://row.example"
+        );
+        assert_eq!(
+            resolver.resolve("", "af-south-1").unwrap().base_url(),
+            "http://127.0.0.1:1"
+        );
         let resolver = EndpointResolver::new(None, Some("cn-north-4")).unwrap();
         assert_eq!(
             resolver.resolve("", "af-south-1").unwrap().base_url(),
             "https://gaussdb-mysql.af-south-1.myhuaweicloud.com"
         );
-        assert_eq!(resolver.resolve("", "").unwrap().base_url(), "https://gaussdb.cn-north-4.myhuaweicloud.com");
-        assert!(EndpointResolver::new(None, None).unwrap().resolve("", "").is_err());
+        assert_eq!(
+            resolver.resolve("", "").unwrap().base_url(),
+            "https://gaussdb.cn-north-4.myhuaweicloud.com"
+        );
+        assert!(
+            EndpointResolver::new(None, None)
+                .unwrap()
+                .resolve("", "")
+                .is_err()
+        );
         assert!(EndpointResolver::new(None, Some("xx-1")).is_err());
     }
 }

@@ -95,7 +95,11 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(settings: &ClientSettings) -> ApiClient {
-        let proxy = if settings.use_env_proxy { ureq::Proxy::try_from_env() } else { None };
+        let proxy = if settings.use_env_proxy {
+            ureq::Proxy::try_from_env()
+        } else {
+            None
+        };
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
@@ -107,7 +111,10 @@ impl ApiClient {
             .max_idle_connections(256)
             .max_idle_connections_per_host(256)
             .build();
-        ApiClient { agent: config.into(), language: settings.language }
+        ApiClient {
+            agent: config.into(),
+            language: settings.language,
+        }
     }
 
     /// Builds the request path for one row.
@@ -134,7 +141,11 @@ impl ApiClient {
             Credential::Token(token) => {
                 request = request.header("X-Auth-Token", token.expose());
             }
-            Credential::AkSk { ak, sk, security_token } => {
+            Credential::AkSk {
+                ak,
+                sk,
+                security_token,
+            } => {
                 let sdk_date = signer::format_sdk_date(OffsetDateTime::now_utc());
                 let mut headers: Vec<(&str, &str)> = vec![
                     ("Content-Type", "application/json"),
@@ -145,7 +156,13 @@ impl ApiClient {
                 if let Some(token) = security_token {
                     headers.push(("X-Security-Token", token.expose()));
                 }
-                let signing = signer::SigningRequest { method: "GET", path: &path, query: &[], headers: &headers, body: b"" };
+                let signing = signer::SigningRequest {
+                    method: "GET",
+                    path: &path,
+                    query: &[],
+                    headers: &headers,
+                    body: b"",
+                };
                 let authorization = signer::authorization(ak, sk.expose().as_bytes(), &signing);
                 request = request
                     .header("Host", endpoint.host_header())
@@ -186,16 +203,30 @@ impl ApiClient {
         let location = header("location");
         let server_date = header("date").and_then(|d| httpdate::parse_http_date(&d).ok());
         let from_simulator = header(SIMULATOR_HEADER).is_some();
-        let body = match response.body_mut().with_config().limit(BODY_LIMIT).read_to_vec() {
+        let body = match response
+            .body_mut()
+            .with_config()
+            .limit(BODY_LIMIT)
+            .read_to_vec()
+        {
             Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             Err(ureq::Error::BodyExceedsLimit(limit)) => Err(BodyError::TooLarge(limit)),
             Err(err) => {
                 let (kind, message) = describe_transport_error(&err);
-                Err(BodyError::Broken(kind, format!("the connection broke while the body was read: {message}")))
+                Err(BodyError::Broken(
+                    kind,
+                    format!("the connection broke while the body was read: {message}"),
+                ))
             }
         };
         Exchange {
-            answer: RawAnswer::Http { status, request_id, retry_after, location, body },
+            answer: RawAnswer::Http {
+                status,
+                request_id,
+                retry_after,
+                location,
+                body,
+            },
             server_date,
             from_simulator,
             finished_at: OffsetDateTime::now_utc(),

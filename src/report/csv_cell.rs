@@ -25,7 +25,15 @@ mod tests {
 
     #[test]
     fn formula_starts_prefixed() {
-        for cell in ["=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "=HYPERLINK(\"http://x\")"] {
+        for cell in [
+            "=1+2",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "=HYPERLINK(\"http://x\")",
+        ] {
             assert_eq!(neutralize(cell), format!("'{cell}"), "{cell:?}");
         }
     }
@@ -40,7 +48,9 @@ mod tests {
     #[test]
     fn quoting_left_to_csv_crate() {
         let mut writer = csv::Writer::from_writer(Vec::new());
-        writer.write_record([neutralize("=a,b").as_ref(), "x\"y"]).unwrap();
+        writer
+            .write_record([neutralize("=a,b").as_ref(), "x\"y"])
+            .unwrap();
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
         assert_eq!(text, "\"'=a,b\",\"x\"\"y\"\n");
     }

@@ -106,7 +106,13 @@ impl Serialize for ResultEntry<'_> {
         map.serialize_entry("project_id", &self.row.project_id)?;
         map.serialize_entry("instance_id", &self.row.instance_id)?;
         map.serialize_entry("region", &self.row.region)?;
-        map.serialize_entry("labels", &Labels { names: self.label_names, values: &self.row.labels })?;
+        map.serialize_entry(
+            "labels",
+            &Labels {
+                names: self.label_names,
+                values: &self.row.labels,
+            },
+        )?;
         map.serialize_entry("status", &finding.status)?;
         map.serialize_entry("checked_at", &finding.checked_at)?;
         map.serialize_entry("request_id", &finding.request_id)?;
@@ -153,7 +159,10 @@ pub struct ReportWriter {
 impl ReportWriter {
     /// Opens temporary files in `dir` and writes the CSV headers.
     pub fn create(dir: &Path, label_names: &[String]) -> anyhow::Result<ReportWriter> {
-        let temp = || NamedTempFile::with_prefix_in(".partial-", dir).with_context(|| format!("cannot create a file in {}", dir.display()));
+        let temp = || {
+            NamedTempFile::with_prefix_in(".partial-", dir)
+                .with_context(|| format!("cannot create a file in {}", dir.display()))
+        };
         let mut off = csv::Writer::from_writer(temp()?);
         let mut errors = csv::Writer::from_writer(temp()?);
         let mut off_header = vec!["project_id", "instance_id", "region"];
@@ -161,7 +170,15 @@ impl ReportWriter {
         let mut errors_header = off_header.clone();
         off_header.extend(["checked_at", "request_id"]);
         errors_header.extend([
-            "status", "error_kind", "http_status", "error_code", "error_msg", "attempts", "checked_at", "request_id", "source",
+            "status",
+            "error_kind",
+            "http_status",
+            "error_code",
+            "error_msg",
+            "attempts",
+            "checked_at",
+            "request_id",
+            "source",
         ]);
         write_csv_row(&mut off, off_header.iter().copied())?;
         write_csv_row(&mut errors, errors_header.iter().copied())?;
@@ -178,11 +195,25 @@ impl ReportWriter {
 
     /// Writes one row's result; rows must come in inventory order.
     /// A duplicate row appears in `report.json` only, pointing at its first place.
-    pub fn write(&mut self, row: &Row, source: &str, finding: &Finding, duplicate_of: Option<&str>) -> anyhow::Result<()> {
+    pub fn write(
+        &mut self,
+        row: &Row,
+        source: &str,
+        finding: &Finding,
+        duplicate_of: Option<&str>,
+    ) -> anyhow::Result<()> {
         self.summary.rows += 1;
-        let entry = ResultEntry { row, label_names: &self.label_names, source, finding, duplicate_of };
+        let entry = ResultEntry {
+            row,
+            label_names: &self.label_names,
+            source,
+            finding,
+            duplicate_of,
+        };
         if !self.first_result {
-            self.results.write_all(b",\n").map_err(|e| self.io_error(e))?;
+            self.results
+                .write_all(b",\n")
+                .map_err(|e| self.io_error(e))?;
         }
         self.first_result = false;
         serde_json::to_writer(&mut self.results, &entry).map_err(|e| self.io_error(e.into()))?;
@@ -192,7 +223,11 @@ impl ReportWriter {
         }
         self.summary.count(finding.status);
 
-        let mut cells: Vec<String> = vec![row.project_id.clone(), row.instance_id.clone(), row.region.clone()];
+        let mut cells: Vec<String> = vec![
+            row.project_id.clone(),
+            row.instance_id.clone(),
+            row.region.clone(),
+        ];
         cells.extend(row.labels.iter().map(|v| v.clone().unwrap_or_default()));
         let checked_at = finding.checked_at.clone().unwrap_or_default();
         let request_id = finding.request_id.clone().unwrap_or_default();
@@ -205,8 +240,15 @@ impl ReportWriter {
             Status::NotFound | Status::Error | Status::NotChecked => {
                 cells.extend([
                     finding.status.as_str().to_string(),
-                    finding.error_kind.map(ErrorKind::as_str).unwrap_or_default().to_string(),
-                    finding.http_status.map(|s| s.to_string()).unwrap_or_default(),
+                    finding
+                        .error_kind
+                        .map(ErrorKind::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    finding
+                        .http_status
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
                     finding.error_code.clone().unwrap_or_default(),
                     finding.error_msg.clone().unwrap_or_default(),
                     finding.attempts.to_string(),
@@ -227,43 +269,74 @@ impl ReportWriter {
     /// Writes `report.json` around the results and renames every file into place.
     pub fn finish(self, run: &RunInfo) -> anyhow::Result<Summary> {
         let dir = self.dir.clone();
-        let io_error = |err: io::Error| anyhow::Error::new(err).context(format!("cannot write the reports in {}", dir.display()));
-        let mut results = self.results.into_inner().map_err(|e| io_error(e.into_error()))?;
+        let io_error = |err: io::Error| {
+            anyhow::Error::new(err)
+                .context(format!("cannot write the reports in {}", dir.display()))
+        };
+        let mut results = self
+            .results
+            .into_inner()
+            .map_err(|e| io_error(e.into_error()))?;
         results.flush().map_err(io_error)?;
         results.as_file_mut().rewind().map_err(io_error)?;
 
-        let mut report = BufWriter::new(NamedTempFile::with_prefix_in(".partial-", &dir).map_err(io_error)?);
+        let mut report =
+            BufWriter::new(NamedTempFile::with_prefix_in(".partial-", &dir).map_err(io_error)?);
         let head = |out: &mut BufWriter<NamedTempFile>| -> anyhow::Result<()> {
             writeln!(out, "{{")?;
             writeln!(out, "\"schema_version\": {SCHEMA_VERSION},")?;
-            let tool = Tool { name: "taurus-audit", version: env!("CARGO_PKG_VERSION") };
+            let tool = Tool {
+                name: "taurus-audit",
+                version: env!("CARGO_PKG_VERSION"),
+            };
             writeln!(out, "\"tool\": {},", serde_json::to_string(&tool)?)?;
             writeln!(out, "\"run\": {},", serde_json::to_string_pretty(run)?)?;
-            writeln!(out, "\"summary\": {},", serde_json::to_string_pretty(&self.summary)?)?;
+            writeln!(
+                out,
+                "\"summary\": {},",
+                serde_json::to_string_pretty(&self.summary)?
+            )?;
             write!(out, "\"results\": [")?;
             if !self.first_result {
                 writeln!(out)?;
             }
             Ok(())
         };
-        head(&mut report).with_context(|| format!("cannot write {REPORT_JSON} in {}", dir.display()))?;
+        head(&mut report)
+            .with_context(|| format!("cannot write {REPORT_JSON} in {}", dir.display()))?;
         io::copy(results.as_file_mut(), &mut report).map_err(io_error)?;
         writeln!(report, "\n]\n}}").map_err(io_error)?;
         let report = report.into_inner().map_err(|e| io_error(e.into_error()))?;
 
-        persist(self.off.into_inner().map_err(|e| io_error(e.into_error()))?, &dir.join(OFF_CSV))?;
-        persist(self.errors.into_inner().map_err(|e| io_error(e.into_error()))?, &dir.join(ERRORS_CSV))?;
+        persist(
+            self.off
+                .into_inner()
+                .map_err(|e| io_error(e.into_error()))?,
+            &dir.join(OFF_CSV),
+        )?;
+        persist(
+            self.errors
+                .into_inner()
+                .map_err(|e| io_error(e.into_error()))?,
+            &dir.join(ERRORS_CSV),
+        )?;
         persist(report, &dir.join(REPORT_JSON))?;
         Ok(self.summary)
     }
 
     fn io_error(&self, err: io::Error) -> anyhow::Error {
-        anyhow::Error::new(err).context(format!("cannot write the reports in {}", self.dir.display()))
+        anyhow::Error::new(err).context(format!(
+            "cannot write the reports in {}",
+            self.dir.display()
+        ))
     }
 }
 
 /// Writes one CSV record with every cell neutralised for spreadsheets.
-fn write_csv_row<'a>(writer: &mut csv::Writer<NamedTempFile>, cells: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+fn write_csv_row<'a>(
+    writer: &mut csv::Writer<NamedTempFile>,
+    cells: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<()> {
     let record: Vec<std::borrow::Cow<'a, str>> = cells.map(csv_cell::neutralize).collect();
     writer
         .write_record(record.iter().map(|c| c.as_bytes()))
@@ -280,13 +353,22 @@ pub fn persist(file: NamedTempFile, target: &Path) -> anyhow::Result<()> {
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .with_context(|| format!("cannot set the permissions of {}", target.display()))?;
     }
-    file.as_file().sync_all().with_context(|| format!("cannot write {}", target.display()))?;
-    file.persist(target)
-        .map_err(|err| anyhow::Error::new(err.error).context(format!("cannot move the finished report to {}", target.display())))?;
+    file.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", target.display()))?;
+    file.persist(target).map_err(|err| {
+        anyhow::Error::new(err.error).context(format!(
+            "cannot move the finished report to {}",
+            target.display()
+        ))
+    })?;
     Ok(())
 }
 
 /// Opens a file for appending, creating it; used for the journal.
 pub fn open_append(path: &Path) -> io::Result<File> {
-    std::fs::OpenOptions::new().create(true).append(true).open(path)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }

@@ -37,23 +37,35 @@ impl Manifest {
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         serde_json::to_writer_pretty(&mut file, self)?;
         file.write_all(b"\n")?;
-        file.as_file().sync_all().with_context(|| format!("cannot write {}", path.display()))?;
-        file.persist(&path).map_err(|e| anyhow::Error::new(e.error).context(format!("cannot write {}", path.display())))?;
+        file.as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        file.persist(&path).map_err(|e| {
+            anyhow::Error::new(e.error).context(format!("cannot write {}", path.display()))
+        })?;
         Ok(())
     }
 
     pub fn read(dir: &Path) -> anyhow::Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&path).with_context(|| {
-            format!("cannot read {}; --resume needs the folder of a run that this tool started", path.display())
+            format!(
+                "cannot read {}; --resume needs the folder of a run that this tool started",
+                path.display()
+            )
         })?;
-        serde_json::from_str(&text).with_context(|| format!("{} is not a valid manifest", path.display()))
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a valid manifest", path.display()))
     }
 
     /// Fails unless `current` has the same files, in the same order, with the same bytes.
     pub fn check_inventory(&self, current: &[InventoryFile]) -> anyhow::Result<()> {
         let mismatch = self.inventory.len() != current.len()
-            || self.inventory.iter().zip(current).any(|(a, b)| a.sha256 != b.sha256);
+            || self
+                .inventory
+                .iter()
+                .zip(current)
+                .any(|(a, b)| a.sha256 != b.sha256);
         if mismatch {
             let describe = |files: &[InventoryFile]| {
                 files
@@ -97,8 +109,13 @@ pub struct Journal {
 impl Journal {
     pub fn open(dir: &Path) -> anyhow::Result<Journal> {
         let path = dir.join(JOURNAL_FILE);
-        let file = crate::report::open_append(&path).with_context(|| format!("cannot open the journal {}", path.display()))?;
-        Ok(Journal { path, file, line: Vec::with_capacity(512) })
+        let file = crate::report::open_append(&path)
+            .with_context(|| format!("cannot open the journal {}", path.display()))?;
+        Ok(Journal {
+            path,
+            file,
+            line: Vec::with_capacity(512),
+        })
     }
 
     /// Appends one entry with a single write, so a kill leaves at most one torn last line.
@@ -120,7 +137,9 @@ pub fn read_journal(dir: &Path) -> anyhow::Result<HashMap<u64, JournalEntry>> {
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
-        Err(err) => return Err(err).with_context(|| format!("cannot read the journal {}", path.display())),
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot read the journal {}", path.display()));
+        }
     };
     let mut entries = HashMap::new();
     let mut lines = BufReader::new(file).lines().enumerate().peekable();
@@ -136,9 +155,17 @@ pub fn read_journal(dir: &Path) -> anyhow::Result<HashMap<u64, JournalEntry>> {
                 }
             }
             Err(_) if lines.peek().is_none() => {
-                log::warn!("{}:{}: skipping a torn last line (the run was killed while writing it)", path.display(), index + 1);
+                log::warn!(
+                    "{}:{}: skipping a torn last line (the run was killed while writing it)",
+                    path.display(),
+                    index + 1
+                );
             }
-            Err(err) => bail!("{}:{}: the journal is damaged ({err}); start a new scan without --resume", path.display(), index + 1),
+            Err(err) => bail!(
+                "{}:{}: the journal is damaged ({err}); start a new scan without --resume",
+                path.display(),
+                index + 1
+            ),
         }
     }
     Ok(entries)

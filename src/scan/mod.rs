@@ -17,8 +17,8 @@ pub mod shutdown;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
@@ -81,7 +81,12 @@ struct WorkItem {
 /// A message to the reporter.
 enum Event {
     /// A row's finding; `journal` is false for findings already in the journal.
-    Done { row: Row, finding: Finding, journal: bool, from_simulator: bool },
+    Done {
+        row: Row,
+        finding: Finding,
+        journal: bool,
+        from_simulator: bool,
+    },
     /// A row that repeats the pair of the row at `first_seq`.
     Duplicate { row: Row, first_seq: u64 },
     /// The inventory could not be read again; the scan must stop.
@@ -121,7 +126,11 @@ pub struct PreparedRun {
 /// Creates the run folder and its manifest, or checks the one to resume.
 pub fn prepare(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result<PreparedRun> {
     let (run_dir, manifest, resumed) = prepare_run_dir(config, inventory)?;
-    Ok(PreparedRun { run_dir, manifest, resumed })
+    Ok(PreparedRun {
+        run_dir,
+        manifest,
+        resumed,
+    })
 }
 
 /// Scans into a prepared run folder and writes the reports.
@@ -133,13 +142,19 @@ pub fn execute(
     shutdown: &Shutdown,
 ) -> anyhow::Result<ScanOutcome> {
     let started = Instant::now();
-    let PreparedRun { run_dir, manifest, mut resumed } = prepared;
+    let PreparedRun {
+        run_dir,
+        manifest,
+        mut resumed,
+    } = prepared;
     let resumed_rows = resumed.len() as u64;
     let mut journal = Journal::open(&run_dir)?;
     let mut writer = ReportWriter::create(&run_dir, &inventory.label_names)?;
     log::info!("run folder: {}", run_dir.display());
     if resumed_rows > 0 {
-        log::info!("resume: {resumed_rows} rows already have a final result in the journal and are not asked again");
+        log::info!(
+            "resume: {resumed_rows} rows already have a final result in the journal and are not asked again"
+        );
     }
 
     let workers = Workers {
@@ -166,7 +181,16 @@ pub fn execute(
     let report_result = std::thread::scope(|scope| {
         let dispatcher_events = event_tx.clone();
         let resumed = &mut resumed;
-        scope.spawn(move || dispatch(inventory, credentials, resumed, shutdown, work_tx, dispatcher_events));
+        scope.spawn(move || {
+            dispatch(
+                inventory,
+                credentials,
+                resumed,
+                shutdown,
+                work_tx,
+                dispatcher_events,
+            )
+        });
         let workers = &workers;
         let work_rx = &work_rx;
         let worker_events = event_tx;
@@ -178,7 +202,14 @@ pub fn execute(
                 }
             });
         });
-        let result = report(inventory, &mut writer, &mut journal, event_rx, &progress, &mut simulator);
+        let result = report(
+            inventory,
+            &mut writer,
+            &mut journal,
+            event_rx,
+            &progress,
+            &mut simulator,
+        );
         if result.is_err() {
             // Stop the workers; the reporter already drained the channel.
             shutdown.trigger(Stop::Abort);
@@ -208,7 +239,12 @@ pub fn execute(
         simulator,
     };
     let summary = writer.finish(&run)?;
-    let rejected_credentials = workers.gate.rejections().into_iter().map(|(_, reason)| reason).collect();
+    let rejected_credentials = workers
+        .gate
+        .rejections()
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect();
     Ok(ScanOutcome {
         run_dir,
         summary,
@@ -221,7 +257,10 @@ pub fn execute(
 }
 
 /// Creates a new run folder, or opens the one to resume after checking its manifest.
-fn prepare_run_dir(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result<(PathBuf, Manifest, HashMap<u64, JournalEntry>)> {
+fn prepare_run_dir(
+    config: &ScanConfig,
+    inventory: &Inventory,
+) -> anyhow::Result<(PathBuf, Manifest, HashMap<u64, JournalEntry>)> {
     if let Some(dir) = &config.resume {
         let manifest = Manifest::read(dir)?;
         manifest.check_inventory(&inventory.files)?;
@@ -232,7 +271,10 @@ fn prepare_run_dir(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result
     let run_dir = create_run_dir(&config.out_dir, &crate::api::signer::format_sdk_date(now))?;
     let manifest = Manifest {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        run_id: run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        run_id: run_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         started_at: format_time(now),
         inventory: inventory.files.clone(),
     };
@@ -243,26 +285,38 @@ fn prepare_run_dir(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result
 /// Creates `out_dir/<id>`, adding `-2`, `-3`, ... when that folder exists, so
 /// no run ever writes into another's folder.
 pub fn create_run_dir(out_dir: &Path, id: &str) -> anyhow::Result<PathBuf> {
-    std::fs::create_dir_all(out_dir).with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     for suffix in 1..10_000u32 {
-        let name = if suffix == 1 { id.to_string() } else { format!("{id}-{suffix}") };
+        let name = if suffix == 1 {
+            id.to_string()
+        } else {
+            format!("{id}-{suffix}")
+        };
         let candidate = out_dir.join(name);
         match std::fs::create_dir(&candidate) {
             Ok(()) => return Ok(candidate),
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(err) => {
-                return Err(err).with_context(|| format!("cannot create the run folder {}", candidate.display()));
+                return Err(err).with_context(|| {
+                    format!("cannot create the run folder {}", candidate.display())
+                });
             }
         }
     }
-    bail!("cannot find a free run folder name for {id} in {}", out_dir.display())
+    bail!(
+        "cannot find a free run folder name for {id} in {}",
+        out_dir.display()
+    )
 }
 
 /// Formats a time as RFC 3339 UTC with whole seconds, e.g. `2026-12-04T19:40:22Z`.
 pub fn format_time(at: OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::FormatItem<'static>] =
         time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    at.to_offset(time::UtcOffset::UTC).format(FORMAT).unwrap_or_default()
+    at.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// Streams rows to the workers, or straight to the reporter when no request is needed.
@@ -284,12 +338,27 @@ fn dispatch(
         };
         let event = if let Some(&first_seq) = inventory.duplicate_of.get(&row.seq) {
             Event::Duplicate { row, first_seq }
-        } else if let Some(entry) = resumed.remove(&row.seq).filter(|e| e.project_id == row.project_id && e.instance_id == row.instance_id) {
-            Event::Done { row, finding: entry.finding, journal: false, from_simulator: false }
+        } else if let Some(entry) = resumed
+            .remove(&row.seq)
+            .filter(|e| e.project_id == row.project_id && e.instance_id == row.instance_id)
+        {
+            Event::Done {
+                row,
+                finding: entry.finding,
+                journal: false,
+                from_simulator: false,
+            }
         } else if shutdown.is_triggered() {
-            Event::Done { row, finding: not_checked(0), journal: false, from_simulator: false }
+            Event::Done {
+                row,
+                finding: not_checked(0),
+                journal: false,
+                from_simulator: false,
+            }
         } else {
-            let credential = credentials.index_for(&row.project_id).expect("credentials cover every project");
+            let credential = credentials
+                .index_for(&row.project_id)
+                .expect("credentials cover every project");
             if work.send(WorkItem { row, credential }).is_err() {
                 return;
             }
@@ -310,7 +379,15 @@ fn work(workers: &Workers, queue: &Mutex<Receiver<WorkItem>>, events: SyncSender
             Err(_) => return,
         };
         let (finding, from_simulator) = workers.check(&item.row, item.credential, &mut rng);
-        if events.send(Event::Done { row: item.row, finding, journal: true, from_simulator }).is_err() {
+        if events
+            .send(Event::Done {
+                row: item.row,
+                finding,
+                journal: true,
+                from_simulator,
+            })
+            .is_err()
+        {
             return;
         }
     }
@@ -318,13 +395,22 @@ fn work(workers: &Workers, queue: &Mutex<Receiver<WorkItem>>, events: SyncSender
 
 impl Workers<'_> {
     /// Checks one row: every attempt passes the auth gate and the rate limiter first.
-    fn check(&self, row: &Row, credential_index: usize, rng: &mut impl rand::Rng) -> (Finding, bool) {
+    fn check(
+        &self,
+        row: &Row,
+        credential_index: usize,
+        rng: &mut impl rand::Rng,
+    ) -> (Finding, bool) {
         let identity = &self.credentials.identities[credential_index];
         let started = Instant::now();
         let mut attempts = 0u32;
         let mut from_simulator = false;
         // Ends this row's probe of an unproven credential on every way out.
-        let mut probe = ProbeGuard { gate: &self.gate, index: credential_index, active: false };
+        let mut probe = ProbeGuard {
+            gate: &self.gate,
+            index: credential_index,
+            active: false,
+        };
         loop {
             // A probe keeps its turn across retries, so no other row tries the unproven credential meanwhile.
             if !probe.active {
@@ -335,23 +421,38 @@ impl Workers<'_> {
                         let finding = Finding::unsent(
                             Status::Error,
                             Some(ErrorKind::AuthFailed),
-                            format!("not sent: the API rejected this row's credential on an earlier row ({reason})"),
+                            format!(
+                                "not sent: the API rejected this row's credential on an earlier row ({reason})"
+                            ),
                         );
-                        return (Finding { attempts, ..finding }, from_simulator);
+                        return (
+                            Finding {
+                                attempts,
+                                ..finding
+                            },
+                            from_simulator,
+                        );
                     }
                 }
             }
             if !self.rate.acquire(self.shutdown) {
                 return (not_checked(attempts), from_simulator);
             }
-            let exchange = self.client.get_encryption(&row.endpoint, &row.project_id, &row.instance_id, &identity.credential);
+            let exchange = self.client.get_encryption(
+                &row.endpoint,
+                &row.project_id,
+                &row.instance_id,
+                &identity.credential,
+            );
             attempts += 1;
-            self.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             from_simulator |= exchange.from_simulator;
             let verdict = classify::classify(&exchange.answer);
 
             if classify::is_auth_rejection(&verdict) {
-                let reason = rejection_reason(&identity.label, &identity.credential, &verdict, &exchange);
+                let reason =
+                    rejection_reason(&identity.label, &identity.credential, &verdict, &exchange);
                 if self.gate.reject(credential_index, reason.clone()) {
                     // The summary repeats the reason at the end; this marks when it happened.
                     log::info!("{reason}");
@@ -367,7 +468,9 @@ impl Workers<'_> {
                 _ => {}
             }
 
-            let decision = self.retry.decide(verdict.retry, attempts, started.elapsed(), rng);
+            let decision = self
+                .retry
+                .decide(verdict.retry, attempts, started.elapsed(), rng);
             let wait = match decision {
                 Decision::RetryAfter(wait) => wait,
                 Decision::Final | Decision::AttemptsExhausted | Decision::BudgetExhausted => {
@@ -414,16 +517,27 @@ fn describe_verdict(verdict: &Verdict) -> String {
     match (verdict.http_status, verdict.error_kind) {
         (Some(status), Some(kind)) => format!("HTTP {status} ({})", kind.as_str()),
         (Some(status), None) => format!("HTTP {status}"),
-        (None, Some(kind)) => format!("{} ({})", kind.as_str(), verdict.error_msg.as_deref().unwrap_or("")),
+        (None, Some(kind)) => format!(
+            "{} ({})",
+            kind.as_str(),
+            verdict.error_msg.as_deref().unwrap_or("")
+        ),
         (None, None) => "no answer".to_string(),
     }
 }
 
 /// Explains a rejected credential: what was rejected, how to check it, and a skewed clock when the answer shows one.
-fn rejection_reason(label: &str, credential: &Credential, verdict: &Verdict, exchange: &Exchange) -> String {
+fn rejection_reason(
+    label: &str,
+    credential: &Credential,
+    verdict: &Verdict,
+    exchange: &Exchange,
+) -> String {
     let code = verdict.error_code.as_deref().unwrap_or("no error code");
     let what = match credential {
-        Credential::Token(_) => "check that the token is unexpired (tokens last 24 hours) and scoped to the row's project",
+        Credential::Token(_) => {
+            "check that the token is unexpired (tokens last 24 hours) and scoped to the row's project"
+        }
         Credential::AkSk { .. } => {
             "check that the AK and SK belong together, are active in IAM, and that temporary keys come with their security token"
         }
@@ -450,9 +564,13 @@ fn not_checked(attempts: u32) -> Finding {
     let finding = Finding::unsent(
         Status::NotChecked,
         None,
-        "the scan stopped before this row got a final answer; resume the run to check it".to_string(),
+        "the scan stopped before this row got a final answer; resume the run to check it"
+            .to_string(),
     );
-    Finding { attempts, ..finding }
+    Finding {
+        attempts,
+        ..finding
+    }
 }
 
 fn finding_from(verdict: &Verdict, exchange: &Exchange, attempts: u32) -> Finding {
@@ -490,7 +608,12 @@ fn report(
             continue; // Drain, so the workers can finish and exit.
         }
         match event {
-            Event::Done { row, finding, journal: to_journal, from_simulator } => {
+            Event::Done {
+                row,
+                finding,
+                journal: to_journal,
+                from_simulator,
+            } => {
                 *simulator |= from_simulator;
                 if to_journal && journal::is_final(&finding) {
                     let entry = JournalEntry {
@@ -511,7 +634,14 @@ fn report(
             Event::Duplicate { row, first_seq } => {
                 // The first row comes earlier in order, so its finding is known by now
                 // or arrives before this row's turn; it is filled in when written.
-                pending.insert(row.seq, (row, Finding::unsent(Status::NotChecked, None, String::new()), Some(first_seq)));
+                pending.insert(
+                    row.seq,
+                    (
+                        row,
+                        Finding::unsent(Status::NotChecked, None, String::new()),
+                        Some(first_seq),
+                    ),
+                );
             }
             Event::Failed(err) => {
                 failure = Some(err);
@@ -541,7 +671,11 @@ fn report(
             next_seq += 1;
             let summary = writer.summary();
             progress.set_position(summary.rows);
-            progress.set_message(format!("off {}  errors {}", summary.off, summary.unchecked()));
+            progress.set_message(format!(
+                "off {}  errors {}",
+                summary.off,
+                summary.unchecked()
+            ));
         }
     }
     if let Some(err) = failure {

@@ -93,7 +93,11 @@ impl AdaptiveRate {
         state.last_change = now;
         state.decreases += 1;
         if next < state.current {
-            log::info!("rate: throttled by the API (429), slowing from {:.1} to {:.1} requests/s", state.current, next);
+            log::info!(
+                "rate: throttled by the API (429), slowing from {:.1} to {:.1} requests/s",
+                state.current,
+                next
+            );
             state.current = next;
             self.replace(next);
         }
@@ -111,9 +115,16 @@ impl AdaptiveRate {
         }
         let next = (state.current + self.step).min(self.ceiling);
         state.last_change = now;
-        log::debug!("rate: no throttling for a second, raising from {:.1} to {:.1} requests/s", state.current, next);
+        log::debug!(
+            "rate: no throttling for a second, raising from {:.1} to {:.1} requests/s",
+            state.current,
+            next
+        );
         if next >= self.ceiling {
-            log::info!("rate: back at the --rate ceiling of {:.1} requests/s", self.ceiling);
+            log::info!(
+                "rate: back at the --rate ceiling of {:.1} requests/s",
+                self.ceiling
+            );
         }
         state.current = next;
         self.replace(next);

@@ -61,7 +61,13 @@ pub enum Decision {
 impl RetryPolicy {
     /// Decides what follows attempt number `attempts` (1-based) of a row that
     /// started `elapsed` ago.
-    pub fn decide(&self, retry: Retry, attempts: u32, elapsed: Duration, rng: &mut impl rand::Rng) -> Decision {
+    pub fn decide(
+        &self,
+        retry: Retry,
+        attempts: u32,
+        elapsed: Duration,
+        rng: &mut impl rand::Rng,
+    ) -> Decision {
         if retry == Retry::No {
             return Decision::Final;
         }
@@ -72,15 +78,21 @@ impl RetryPolicy {
             Retry::No => return Decision::Final,
             Retry::Backoff => {
                 let exponent = attempts.saturating_sub(1).min(20);
-                let ceiling = self.base_delay.saturating_mul(1u32 << exponent).min(self.max_delay);
+                let ceiling = self
+                    .base_delay
+                    .saturating_mul(1u32 << exponent)
+                    .min(self.max_delay);
                 ceiling.mul_f64(rng.random_range(0.0..=1.0) * self.delay_scale)
             }
             Retry::Throttled(Some(retry_after)) => {
                 // At least what the server asked for; a little jitter spreads the retries.
-                retry_after + Duration::from_millis(rng.random_range(0..=250)).mul_f64(self.delay_scale)
+                retry_after
+                    + Duration::from_millis(rng.random_range(0..=250)).mul_f64(self.delay_scale)
             }
             Retry::Throttled(None) => {
-                let seconds = rng.random_range(THROTTLE_WAIT_MIN.as_secs_f64()..=THROTTLE_WAIT_MAX.as_secs_f64());
+                let seconds = rng.random_range(
+                    THROTTLE_WAIT_MIN.as_secs_f64()..=THROTTLE_WAIT_MAX.as_secs_f64(),
+                );
                 Duration::from_secs_f64(seconds * self.delay_scale)
             }
         };
@@ -103,14 +115,26 @@ mod tests {
     #[test]
     fn final_answers_not_retried() {
         let policy = RetryPolicy::default();
-        assert_eq!(policy.decide(Retry::No, 1, Duration::ZERO, &mut rng()), Decision::Final);
+        assert_eq!(
+            policy.decide(Retry::No, 1, Duration::ZERO, &mut rng()),
+            Decision::Final
+        );
     }
 
     #[test]
     fn attempts_cap() {
-        let policy = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
-        assert!(matches!(policy.decide(Retry::Backoff, 2, Duration::ZERO, &mut rng()), Decision::RetryAfter(_)));
-        assert_eq!(policy.decide(Retry::Backoff, 3, Duration::ZERO, &mut rng()), Decision::AttemptsExhausted);
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        assert!(matches!(
+            policy.decide(Retry::Backoff, 2, Duration::ZERO, &mut rng()),
+            Decision::RetryAfter(_)
+        ));
+        assert_eq!(
+            policy.decide(Retry::Backoff, 3, Duration::ZERO, &mut rng()),
+            Decision::AttemptsExhausted
+        );
     }
 
     #[test]
@@ -119,13 +143,21 @@ mod tests {
         let mut rng = rng();
         for attempt in 1..=4u32 {
             for _ in 0..200 {
-                let Decision::RetryAfter(wait) = policy.decide(Retry::Backoff, attempt, Duration::ZERO, &mut rng) else {
+                let Decision::RetryAfter(wait) =
+                    policy.decide(Retry::Backoff, attempt, Duration::ZERO, &mut rng)
+                else {
                     panic!("expected a retry");
                 };
-                assert!(wait <= Duration::from_secs(1 << (attempt - 1)), "attempt {attempt}: {wait:?}");
+                assert!(
+                    wait <= Duration::from_secs(1 << (attempt - 1)),
+                    "attempt {attempt}: {wait:?}"
+                );
             }
         }
-        let Decision::RetryAfter(wait) = policy.decide(Retry::Backoff, 4, Duration::ZERO, &mut rng) else { panic!() };
+        let Decision::RetryAfter(wait) = policy.decide(Retry::Backoff, 4, Duration::ZERO, &mut rng)
+        else {
+            panic!()
+        };
         assert!(wait <= policy.max_delay);
     }
 
@@ -134,8 +166,15 @@ mod tests {
         let policy = RetryPolicy::default();
         let mut rng = rng();
         for _ in 0..100 {
-            let decision = policy.decide(Retry::Throttled(Some(Duration::from_secs(3))), 1, Duration::ZERO, &mut rng);
-            let Decision::RetryAfter(wait) = decision else { panic!("expected a retry") };
+            let decision = policy.decide(
+                Retry::Throttled(Some(Duration::from_secs(3))),
+                1,
+                Duration::ZERO,
+                &mut rng,
+            );
+            let Decision::RetryAfter(wait) = decision else {
+                panic!("expected a retry")
+            };
             assert!(wait >= Duration::from_secs(3), "{wait:?}");
         }
     }
@@ -145,17 +184,30 @@ mod tests {
         let policy = RetryPolicy::default();
         let mut rng = rng();
         for _ in 0..100 {
-            let Decision::RetryAfter(wait) = policy.decide(Retry::Throttled(None), 1, Duration::ZERO, &mut rng) else {
+            let Decision::RetryAfter(wait) =
+                policy.decide(Retry::Throttled(None), 1, Duration::ZERO, &mut rng)
+            else {
                 panic!("expected a retry");
             };
-            assert!(wait >= THROTTLE_WAIT_MIN && wait <= THROTTLE_WAIT_MAX, "{wait:?}");
+            assert!(
+                wait >= THROTTLE_WAIT_MIN && wait <= THROTTLE_WAIT_MAX,
+                "{wait:?}"
+            );
         }
     }
 
     #[test]
     fn budget_stops_long_waits() {
-        let policy = RetryPolicy { row_budget: Duration::from_secs(10), ..RetryPolicy::default() };
-        let decision = policy.decide(Retry::Throttled(Some(Duration::from_secs(60))), 1, Duration::ZERO, &mut rng());
+        let policy = RetryPolicy {
+            row_budget: Duration::from_secs(10),
+            ..RetryPolicy::default()
+        };
+        let decision = policy.decide(
+            Retry::Throttled(Some(Duration::from_secs(60))),
+            1,
+            Duration::ZERO,
+            &mut rng(),
+        );
         assert_eq!(decision, Decision::BudgetExhausted);
     }
 }

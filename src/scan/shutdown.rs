@@ -70,7 +70,11 @@ impl Shutdown {
             if now >= deadline {
                 return true;
             }
-            reason = self.changed.wait_timeout(reason, deadline - now).expect("shutdown lock").0;
+            reason = self
+                .changed
+                .wait_timeout(reason, deadline - now)
+                .expect("shutdown lock")
+                .0;
         }
     }
 }

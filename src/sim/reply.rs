@@ -139,6 +139,11 @@ impl Reply {
             ("X-Request-Id", self.request_id),
             ("Content-Type", self.content_type),
             ("Date", httpdate::fmt_http_date(date)),
+            // Marks the evidence as simulated, so a report can never pass for a real audit.
+            (
+                crate::api::SIMULATOR_HEADER,
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
         ];
         headers.extend(self.extra_headers);
         for (name, value) in headers {

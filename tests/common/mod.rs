@@ -25,7 +25,9 @@ pub struct TestDir {
 
 impl TestDir {
     pub fn new() -> TestDir {
-        TestDir { dir: tempfile::tempdir().expect("temp dir") }
+        TestDir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -40,7 +42,10 @@ impl TestDir {
     pub fn inventory(&self, name: &str, rows: &[(&str, &str)]) -> PathBuf {
         let mut text = String::from("project_id,instance_id,owner\n");
         for (project, instance) in rows {
-            text.push_str(&format!("{project},{instance},owner-of-{}\n", &instance[..6.min(instance.len())]));
+            text.push_str(&format!(
+                "{project},{instance},owner-of-{}\n",
+                &instance[..6.min(instance.len())]
+            ));
         }
         self.write(name, &text)
     }
@@ -55,7 +60,10 @@ impl TestDir {
 /// Starts the simulator with `scenario` JSON plus the test token.
 pub fn simulator(scenario: &str) -> Simulator {
     let mut scenario = Scenario::from_json(scenario).expect("valid scenario");
-    scenario.tokens.push(taurus_audit::sim::TokenGrant { token: TOKEN.to_string(), projects: None });
+    scenario.tokens.push(taurus_audit::sim::TokenGrant {
+        token: TOKEN.to_string(),
+        projects: None,
+    });
     Simulator::start("127.0.0.1:0".parse().unwrap(), scenario).expect("simulator starts")
 }
 
@@ -84,7 +92,10 @@ pub fn scan(dir: &TestDir, sim: &Simulator, inventory: &Path, extra: &[&str]) ->
         .arg(dir.out_dir())
         .args(["--rate", "500", "--backoff-scale", "0.001"])
         .args(extra);
-    Run::from(command.output().expect("binary runs"), format!("{command:?}"))
+    Run::from(
+        command.output().expect("binary runs"),
+        format!("{command:?}"),
+    )
 }
 
 /// A finished run of the binary.
@@ -117,7 +128,11 @@ impl Run {
 
     /// The run folder printed on stdout.
     pub fn run_dir(&self) -> PathBuf {
-        let line = self.stdout.lines().last().unwrap_or_else(|| panic!("no run folder on stdout; stderr:\n{}", self.stderr));
+        let line = self
+            .stdout
+            .lines()
+            .last()
+            .unwrap_or_else(|| panic!("no run folder on stdout; stderr:\n{}", self.stderr));
         PathBuf::from(line.trim())
     }
 
@@ -128,12 +143,16 @@ impl Run {
 
 pub fn read_report(run_dir: &Path) -> Value {
     let text = std::fs::read_to_string(run_dir.join("report.json")).expect("report.json exists");
-    serde_json::from_str(&text).unwrap_or_else(|err| panic!("report.json is not JSON ({err}):\n{text}"))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|err| panic!("report.json is not JSON ({err}):\n{text}"))
 }
 
 /// Reads a CSV report into rows of cells, header first.
 pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_path(path).expect("CSV report exists");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_path(path)
+        .expect("CSV report exists");
     reader
         .records()
         .map(|r| r.expect("valid CSV").iter().map(str::to_string).collect())
@@ -148,6 +167,10 @@ pub fn result_for<'a>(report: &'a Value, instance_id: &str) -> &'a Value {
         .iter()
         .filter(|r| r["instance_id"] == instance_id)
         .collect();
-    assert_eq!(matches.len(), 1, "instance {instance_id} should appear once in results");
+    assert_eq!(
+        matches.len(),
+        1,
+        "instance {instance_id} should appear once in results"
+    );
     matches[0]
 }
