@@ -73,7 +73,8 @@ impl ReceivedRequest<'_> {
     }
 }
 
-/// Checks credentials against the scenario's tokens and keys.
+/// The check of credentials against the scenario's tokens and keys, with
+/// the lockout state of each access key.
 pub(crate) struct Authenticator {
     tokens: Vec<TokenGrant>,
     keys: HashMap<String, AccessKey>,
@@ -144,10 +145,10 @@ impl Authenticator {
         };
 
         if let Some(remaining) = self.remaining_lockout(ak, now) {
+            let remaining_seconds = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
             return fail(format!(
-                "access key {ak} is locked for another {} seconds after more than \
-                 {MAX_CONSECUTIVE_FAILURES} consecutive authentication failures",
-                remaining.as_secs().max(1)
+                "access key {ak} is locked for {remaining_seconds} s more after more than \
+                 {MAX_CONSECUTIVE_FAILURES} consecutive authentication failures"
             ));
         }
 

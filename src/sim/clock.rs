@@ -17,14 +17,16 @@ impl Clock for SystemClock {
     }
 }
 
-/// Shifts `time` by `skew_seconds`, which may be negative.
+/// Shifts `time` by `skew_seconds`, which may be negative. A shift that
+/// `SystemTime` cannot represent leaves `time` unchanged.
 pub(crate) fn skewed(time: SystemTime, skew_seconds: i64) -> SystemTime {
     let offset = Duration::from_secs(skew_seconds.unsigned_abs());
-    if skew_seconds >= 0 {
-        time + offset
+    let shifted = if skew_seconds >= 0 {
+        time.checked_add(offset)
     } else {
-        time - offset
-    }
+        time.checked_sub(offset)
+    };
+    shifted.unwrap_or(time)
 }
 
 /// A clock that moves only when a test advances it.
@@ -51,5 +53,25 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> SystemTime {
         *self.now.lock().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::UNIX_EPOCH;
+
+    #[test]
+    fn skewed_shifts_both_ways() {
+        let time = UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(skewed(time, 60), UNIX_EPOCH + Duration::from_secs(1_060));
+        assert_eq!(skewed(time, -60), UNIX_EPOCH + Duration::from_secs(940));
+        assert_eq!(skewed(time, 0), time);
+    }
+
+    #[test]
+    fn skewed_keeps_time_on_overflow() {
+        let time = UNIX_EPOCH + Duration::from_secs(1_000);
+        assert_eq!(skewed(time, i64::MAX), time);
     }
 }

@@ -148,7 +148,7 @@ impl Service {
         let response = self.next_response(route.instance_id);
         Decision {
             reply: Reply::scripted(response, request_id, self.scenario.quota_per_second),
-            wait: latency + Duration::from_millis(response.delay_ms),
+            wait: latency.saturating_add(Duration::from_millis(response.delay_ms)),
         }
     }
 

@@ -2,11 +2,11 @@
 //! `GET /v3/{project_id}/instances/{instance_id}/backups/encryption`, for the
 //! tests, the demo and `taurus-audit simulate`.
 //!
-//! It responds as the gateway and the service do: it routes, checks the
-//! token or AK/SK signature (locking an access key after repeated failures),
-//! applies a per-identity quota, waits the configured latency, then sends the
-//! [`Scenario`]'s scripted response for the instance. It listens on loopback
-//! only. `docs/simulator.md` describes the scenario format and the responses.
+//! It responds as the gateway and the service do. It routes the request,
+//! checks the token or AK/SK signature (locking an access key after repeated
+//! failures) and applies a per-identity quota. Then it waits the configured
+//! latency and sends the [`Scenario`]'s scripted response for the instance.
+//! It listens on loopback only. `docs/simulator.md` describes the scenario format and the responses.
 
 mod auth;
 mod clock;
@@ -30,7 +30,8 @@ use clock::{Clock, SystemClock};
 use handler::{Decision, Service};
 use reply::Reply;
 pub use scenario::{
-    AccessKey, NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Scenario, ScriptedResponse, TokenGrant,
+    AccessKey, MAX_CLOCK_SKEW_SECONDS, NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Scenario,
+    ScriptedResponse, TokenGrant,
 };
 use stats::StatsRecorder;
 pub use stats::{RECENT_REQUESTS, RecordedRequest, Stats};
@@ -65,8 +66,8 @@ impl Simulator {
     ) -> anyhow::Result<Simulator> {
         if !listen.ip().is_loopback() {
             bail!(
-                "listen address {listen} is not a loopback address; \
-                 the simulator listens only on 127.0.0.0/8 or ::1"
+                "listen address {listen} is not a loopback address. \
+                 The simulator listens only on 127.0.0.0/8 or ::1, such as 127.0.0.1:8080."
             );
         }
         scenario.validate()?;
@@ -105,6 +106,7 @@ impl Simulator {
         Ok(simulator)
     }
 
+    /// Returns the bound address, with the port that port 0 picked.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -254,8 +256,8 @@ fn serve(
         stop.wait(decision.wait);
     }
 
-    // Counted before sending, so that a client that has received its
-    // response also sees it in the stats.
+    // Counted before sending, so that the stats include a response as soon
+    // as the client has it.
     let status = decision.reply.counted_status();
     stats.finish(status);
     if decision.reply.reset {

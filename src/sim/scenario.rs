@@ -16,6 +16,11 @@ use serde_json::Value;
 /// with a `DBS.` code as "instance not found".
 pub const NOT_FOUND_CODE: &str = "DBS.200823";
 
+/// Largest `clock_skew_seconds` either way: ten years of 365.25 days. It
+/// keeps the skewed clock after 1970 and before 9999, which the `Date`
+/// header format requires.
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 10 * 36_525 * 24 * 3600 / 100;
+
 /// Error message of the scripted "instance not found" response.
 pub const NOT_FOUND_MESSAGE: &str = "The DB instance does not exist.";
 
@@ -48,7 +53,7 @@ pub struct Scenario {
         deserialize_with = "deserialize_response"
     )]
     pub default_status: ScriptedResponse,
-    /// Responses per instance id: the nth request that passes authentication
+    /// Responses per instance id. The nth request that passes authentication
     /// and the quota gets entry n, and the last entry repeats.
     #[serde(default, deserialize_with = "deserialize_instances")]
     pub instances: BTreeMap<String, Vec<ScriptedResponse>>,
@@ -75,9 +80,9 @@ pub struct AccessKey {
     pub security_token: Option<String>,
 }
 
-/// One scripted response. Every field is optional and they combine: the status
-/// defaults to 200, and the JSON body carries each of `encryption_status`,
-/// `error_code` and `error_msg` that is set.
+/// One scripted response. Every field is optional, and the fields combine.
+/// The status defaults to 200, and the JSON body carries each of
+/// `encryption_status`, `error_code` and `error_msg` that is set.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScriptedResponse {
@@ -141,6 +146,12 @@ impl Scenario {
     }
 
     fn check(&self) -> Result<(), String> {
+        if self.clock_skew_seconds.unsigned_abs() > MAX_CLOCK_SKEW_SECONDS.unsigned_abs() {
+            return Err(format!(
+                "clock_skew_seconds {} is outside -{MAX_CLOCK_SKEW_SECONDS} to {MAX_CLOCK_SKEW_SECONDS}",
+                self.clock_skew_seconds
+            ));
+        }
         if let Some(value) = &self.quota_retry_after {
             check_header_value("quota_retry_after", value)?;
         }
@@ -564,6 +575,17 @@ mod tests {
             Scenario::from_json(r#"{"instances": {"i1": {"reset": true, "delay_ms": 10}}}"#)
                 .unwrap();
         assert!(scenario.instances["i1"][0].reset);
+    }
+
+    #[test]
+    fn scenario_rejects_extreme_clock_skew() {
+        let message = error_of(r#"{"clock_skew_seconds": -9223372036854775808}"#);
+        assert!(
+            message.contains("clock_skew_seconds -9223372036854775808 is outside"),
+            "{message}"
+        );
+        let within = format!(r#"{{"clock_skew_seconds": {MAX_CLOCK_SKEW_SECONDS}}}"#);
+        assert!(Scenario::from_json(&within).is_ok());
     }
 
     #[test]

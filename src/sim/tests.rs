@@ -1028,16 +1028,16 @@ fn access_key_locked_after_six_failures() {
     let locked = good_at(&clock).send(&simulator);
     assert_auth_failed(
         &locked,
-        &format!("access key {AK} is locked for another 300 seconds"),
+        &format!("access key {AK} is locked for 300 s more"),
     );
     let token_response = get_with_token(&simulator, TOKEN, INSTANCE);
-    clock.advance(Duration::from_secs(299));
+    clock.advance(Duration::from_millis(299_500));
     let still_locked = good_at(&clock).send(&simulator);
-    clock.advance(Duration::from_secs(1));
+    clock.advance(Duration::from_millis(500));
     let unlocked = good_at(&clock).send(&simulator);
 
     assert_eq!(token_response.status, 200);
-    assert_auth_failed(&still_locked, "is locked for another 1 seconds");
+    assert_auth_failed(&still_locked, "is locked for 1 s more");
     assert_eq!(unlocked.status, 200, "body {}", unlocked.body);
     assert_eq!(simulator.stats().auth_failures, 13);
 }
