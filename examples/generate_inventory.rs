@@ -39,6 +39,7 @@ fn main() -> anyhow::Result<()> {
     let project_count: usize = args[2].parse()?;
     let out = PathBuf::from(&args[3]);
     let seed: u64 = args.get(4).map(|s| s.parse()).transpose()?.unwrap_or(2026);
+    std::fs::create_dir_all(&out)?;
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let hex = |rng: &mut rand::rngs::StdRng, len: usize| -> String {
         (0..len)

@@ -11,7 +11,7 @@
 //!    `$HOME/.huaweicloud/credentials`, section `[basic]`.
 //!
 //! Nothing is read from a command-line value, because other users can read a
-//! process's arguments, and nothing asks a cloud metadata service.
+//! process's arguments. Nothing contacts a cloud metadata service.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -50,7 +50,7 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// How requests for a project are authenticated.
+/// The authentication used for a project's requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
     /// An IAM token sent as `X-Auth-Token`.
@@ -63,7 +63,7 @@ pub enum Credential {
     },
 }
 
-/// Where a credential came from, for logs and the report (never the value).
+/// The origin of a credential, for logs and the report (never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     TokenMap(PathBuf),
@@ -90,7 +90,7 @@ impl fmt::Display for Source {
 pub struct Identity {
     pub credential: Credential,
     pub source: Source,
-    /// What a message may name: `AK HPUA...` or `token for project X from FILE`.
+    /// The public name a message may use: `AK HPUA...` or `token for project X from FILE`.
     pub label: String,
 }
 

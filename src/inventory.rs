@@ -399,8 +399,8 @@ fn open_csv(path: &Path) -> io::Result<csv::Reader<HashingReader<File>>> {
         .flexible(true)
         .trim(csv::Trim::All)
         // With the default CRLF terminator the csv crate reports wrong line
-        // numbers for CRLF files; ending records at LF alone leaves a trailing
-        // CR that trimming removes, and keeps every line number right.
+        // numbers for CRLF files. Ending records at LF keeps them right, and
+        // trimming removes the CR left at the end of the last cell.
         .terminator(csv::Terminator::Any(b'\n'))
         .from_reader(HashingReader::new(file)))
 }

@@ -64,8 +64,8 @@ fn init_logging(verbose: u8, quiet: bool) {
         .init();
 }
 
-/// The first SIGINT or SIGTERM asks the scan to stop and write its reports;
-/// a second SIGINT exits at once (the journal still allows a resume).
+/// Stops the scan on the first SIGINT or SIGTERM, so it writes its reports.
+/// A second SIGINT exits at once, and the journal still allows a resume.
 fn watch_signals(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {

@@ -310,3 +310,71 @@ fn resume_refuses_changed_inventory() {
     );
     assert_eq!(sim.stats().requests, before);
 }
+
+#[test]
+fn full_disk_stops_scan_without_partial_reports() {
+    use taurus_audit::api::endpoint::EndpointResolver;
+    use taurus_audit::credentials::{Credentials, Lookup};
+    use taurus_audit::inventory::Inventory;
+    use taurus_audit::scan::shutdown::Shutdown;
+
+    let dir = TestDir::new();
+    let sim = simulator(r#"{"latency_ms": 40}"#);
+    let ids = rows();
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
+    let path = dir.inventory("inv.csv", &pairs);
+    let args = taurus_audit::cli::ScanArgs {
+        inventory: vec![path],
+        region: None,
+        endpoint: Some(sim.url()),
+        rate: 500.0,
+        concurrency: 8,
+        timeout: 10.0,
+        max_attempts: 3,
+        row_budget: 60.0,
+        out_dir: dir.out_dir(),
+        token_file: None,
+        token_map: None,
+        language: taurus_audit::api::Language::EnUs,
+        resume: None,
+        no_progress: true,
+        backoff_scale: 0.001,
+    };
+    let inventory = Inventory::load(
+        &args.inventory,
+        EndpointResolver::new(args.endpoint.as_deref(), None).unwrap(),
+    )
+    .unwrap();
+    let lookup = Lookup {
+        env: [("TAURUS_AUDIT_TOKEN".to_string(), TOKEN.to_string())].into(),
+        ..Lookup::default()
+    };
+    let credentials = Credentials::load(&lookup, &inventory.projects).unwrap();
+    let config = taurus_audit::config::scan_config(&args, false).unwrap();
+    let prepared = taurus_audit::scan::prepare(&config, &inventory).unwrap();
+    let run_dir = prepared.run_dir.clone();
+    // Every journal write now fails with "No space left on device".
+    std::os::unix::fs::symlink("/dev/full", run_dir.join("journal.jsonl")).unwrap();
+
+    let result = taurus_audit::scan::execute(
+        prepared,
+        &config,
+        &inventory,
+        &credentials,
+        &Shutdown::new(),
+    );
+    let err = format!("{:#}", result.expect_err("a full disk must fail the scan"));
+    assert!(err.contains("journal.jsonl"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        sim.stats().requests < ROWS as u64 / 2,
+        "sent {} requests after results could not be recorded",
+        sim.stats().requests
+    );
+    for name in ["report.json", "encryption-off.csv", "errors.csv"] {
+        assert!(
+            !run_dir.join(name).exists(),
+            "{name} must not exist after a failed write"
+        );
+    }
+}

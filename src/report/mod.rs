@@ -53,7 +53,7 @@ impl Summary {
         }
     }
 
-    /// Rows that did not get an `on` or `off` answer.
+    /// Returns the rows that did not get an `on` or `off` response.
     pub fn unchecked(&self) -> u64 {
         self.not_found + self.error + self.not_checked
     }
@@ -80,7 +80,7 @@ pub struct RunInfo {
     pub max_attempts: u32,
     pub language: String,
     pub credential_sources: Vec<String>,
-    /// True when any answer came from the bundled simulator, not the real API.
+    /// True when any response came from the bundled simulator, not the real API.
     pub simulator: bool,
 }
 

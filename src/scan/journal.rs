@@ -21,7 +21,7 @@ use crate::inventory::InventoryFile;
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 pub const MANIFEST_FILE: &str = "manifest.json";
 
-/// What a resume checks before it trusts the journal.
+/// The record a resume checks before it trusts the journal.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
     pub tool_version: String,
@@ -134,6 +134,12 @@ impl Journal {
 /// (from a kill during a write) is skipped; a torn line elsewhere is an error.
 pub fn read_journal(dir: &Path) -> anyhow::Result<HashMap<u64, JournalEntry>> {
     let path = dir.join(JOURNAL_FILE);
+    if path.exists() && !path.is_file() {
+        bail!(
+            "the journal {} is not a regular file; --resume needs the folder of a run that this tool started",
+            path.display()
+        );
+    }
     let file = match File::open(&path) {
         Ok(file) => file,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),

@@ -3,7 +3,7 @@
 //! The dispatcher streams the validated inventory into a bounded work queue.
 //! Each worker takes a row, passes the key-lockout guard and the shared rate
 //! limiter before every attempt, sends the request through the one shared
-//! HTTP agent, classifies the answer and retries by the policy. Findings go
+//! HTTP agent, classifies the response and retries by the policy. Findings go
 //! over a channel to the reporter on the calling thread, the only writer: it
 //! journals each finding as it arrives, puts findings back in inventory order,
 //! writes the reports, counts, and drives the progress bar.
@@ -57,7 +57,7 @@ pub struct ScanConfig {
     pub progress: bool,
 }
 
-/// What a finished (or stopped) scan returns to `main`.
+/// The result of a finished or stopped scan, for `main`.
 #[derive(Debug)]
 pub struct ScanOutcome {
     pub run_dir: PathBuf,
@@ -202,19 +202,15 @@ pub fn execute(
                 }
             });
         });
-        let result = report(
+        report(
             inventory,
             &mut writer,
             &mut journal,
             event_rx,
             &progress,
             &mut simulator,
-        );
-        if result.is_err() {
-            // Stop the workers; the reporter already drained the channel.
-            shutdown.trigger(Stop::Abort);
-        }
-        result
+            shutdown,
+        )
     });
     progress.finish_and_clear();
     report_result?;
@@ -370,7 +366,7 @@ fn dispatch(
     }
 }
 
-/// A worker: checks rows until the queue is closed.
+/// Checks rows from the queue until it is closed.
 fn work(workers: &Workers, queue: &Mutex<Receiver<WorkItem>>, events: SyncSender<Event>) {
     let mut rng = rand::rng();
     loop {
@@ -526,7 +522,7 @@ fn describe_verdict(verdict: &Verdict) -> String {
     }
 }
 
-/// Explains a rejected credential: what was rejected, how to check it, and a skewed clock when the answer shows one.
+/// Explains a rejected credential and how to check it, and names a skewed clock when the response shows one.
 fn rejection_reason(
     label: &str,
     credential: &Credential,
@@ -586,7 +582,7 @@ fn finding_from(verdict: &Verdict, exchange: &Exchange, attempts: u32) -> Findin
     }
 }
 
-/// The reporter loop: journals findings as they arrive and writes them in inventory order.
+/// Journals findings as they arrive and writes them in inventory order.
 fn report(
     inventory: &Inventory,
     writer: &mut ReportWriter,
@@ -594,9 +590,10 @@ fn report(
     events: Receiver<Event>,
     progress: &ProgressBar,
     simulator: &mut bool,
+    shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    // Findings that arrived ahead of their turn. It holds about as many rows
-    // as complete while the oldest row in flight retries, not the inventory.
+    // Findings that arrived ahead of their turn. Its size is about the rows
+    // that finish while the oldest row in flight retries, not the inventory.
     let mut pending: BTreeMap<u64, (Row, Finding, Option<u64>)> = BTreeMap::new();
     let firsts_with_duplicates: HashSet<u64> = inventory.duplicate_of.values().copied().collect();
     let mut first_findings: HashMap<u64, (Finding, String)> = HashMap::new();
@@ -605,7 +602,9 @@ fn report(
 
     for event in events {
         if failure.is_some() {
-            continue; // Drain, so the workers can finish and exit.
+            // Stop sending at once, and drain so the workers can finish and exit.
+            shutdown.trigger(Stop::Abort);
+            continue;
         }
         match event {
             Event::Done {
@@ -632,8 +631,8 @@ fn report(
                 }
             }
             Event::Duplicate { row, first_seq } => {
-                // The first row comes earlier in order, so its finding is known by now
-                // or arrives before this row's turn; it is filled in when written.
+                // The first row comes earlier in order, so its finding is written before
+                // this row's turn comes. The finding here is a placeholder.
                 pending.insert(
                     row.seq,
                     (
@@ -679,6 +678,7 @@ fn report(
         }
     }
     if let Some(err) = failure {
+        shutdown.trigger(Stop::Abort);
         return Err(err);
     }
     if next_seq != inventory.total_rows {

@@ -2,9 +2,9 @@
 //!
 //! Every request, retries included, first takes a permit from one governor
 //! limiter. Permits are spaced evenly (a burst of one), so a scan never sends
-//! the quota's worth of requests in one instant. When the API answers 429 the
-//! rate drops to 70% (at most once per 250 ms, so one burst of 429s from
-//! requests already in flight counts once). After each second without a 429
+//! the quota's worth of requests in one instant. When the API responds with 429
+//! the rate drops to 70%, at most once per 250 ms, so one burst of 429s from
+//! requests already in flight counts once. After each second without a 429
 //! it climbs back by 2% of the ceiling (at least 0.5/s), never above it:
 //! additive increase, multiplicative decrease, as TCP does for congestion.
 
@@ -20,7 +20,7 @@ use super::shutdown::Shutdown;
 const DECREASE_FACTOR: f64 = 0.7;
 /// Shortest time between two decreases.
 const DECREASE_INTERVAL: Duration = Duration::from_millis(250);
-/// Time between two increases while answers succeed.
+/// Time between two increases while requests succeed.
 const INCREASE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A rate limiter whose rate adapts to throttling, shared by every worker.
@@ -103,7 +103,7 @@ impl AdaptiveRate {
         }
     }
 
-    /// Speeds up again after answers that were not throttled.
+    /// Speeds up again after a response that was not throttled.
     pub fn on_success(&self) {
         let mut state = self.state.lock().expect("rate state lock");
         if state.current >= self.ceiling {
@@ -115,7 +115,7 @@ impl AdaptiveRate {
         }
         let next = (state.current + self.step).min(self.ceiling);
         state.last_change = now;
-        log::debug!(
+        log::info!(
             "rate: no throttling for a second, raising from {:.1} to {:.1} requests/s",
             state.current,
             next
@@ -130,12 +130,12 @@ impl AdaptiveRate {
         self.replace(next);
     }
 
-    /// The rate now in force, in requests per second.
+    /// Returns the rate now in force, in requests per second.
     pub fn current(&self) -> f64 {
         self.state.lock().expect("rate state lock").current
     }
 
-    /// How many times the rate was lowered.
+    /// Returns how many times the rate was lowered.
     pub fn decreases(&self) -> u64 {
         self.state.lock().expect("rate state lock").decreases
     }

@@ -1,7 +1,7 @@
-//! The retry policy: which answers are tried again, and how long to wait.
+//! The retry policy: which responses are tried again, and how long to wait.
 //!
 //! Retried: 429, 500, 502, 503 and 504, connection failures (refused, reset,
-//! closed early) and timeouts. Final: every other answer, including other
+//! closed early) and timeouts. Final: every other response, including other
 //! 4xx and unexpected bodies, which another try would only repeat.
 //! Waits use exponential backoff with full jitter (a random wait between zero
 //! and `base * 2^(attempt-1)`, capped), so workers that failed together do not
@@ -45,12 +45,12 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What the policy decided after an attempt.
+/// The policy's decision after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Wait this long, then try again.
     RetryAfter(Duration),
-    /// Stop: the answer is final.
+    /// Stop: the response is final.
     Final,
     /// Stop: `--max-attempts` is reached.
     AttemptsExhausted,

@@ -1,13 +1,13 @@
 //! A stop request shared by the dispatcher, the workers and the reporter.
 //!
-//! Signal handlers only set it (from the signal thread in `main`); every
-//! wait in the scan goes through [`Shutdown::sleep`], so a stop cuts backoff
-//! and rate-limit waits short while requests in flight finish.
+//! Only the signal thread in `main` sets it. Every wait in the scan goes
+//! through [`Shutdown::sleep`], so a stop cuts backoff and rate-limit waits
+//! short while requests in flight finish.
 
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// Why the scan is stopping early.
+/// The reason the scan is stopping early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
     /// SIGINT (Ctrl-C): exit code 130.
