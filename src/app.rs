@@ -2,8 +2,6 @@
 //!
 //! Each returns the exit code to use or a fatal error; none calls `exit`.
 
-use std::path::PathBuf;
-
 use anyhow::{Context, bail};
 
 use crate::api::endpoint::EndpointResolver;
@@ -25,6 +23,16 @@ pub fn scan(
     shutdown: &Shutdown,
     quiet: bool,
 ) -> anyhow::Result<Exit> {
+    scan_into_run(args, lookup, shutdown, quiet).map(|(exit, _)| exit)
+}
+
+/// Runs a scan and returns its exit code and run folder.
+fn scan_into_run(
+    args: &ScanArgs,
+    lookup: &Lookup,
+    shutdown: &Shutdown,
+    quiet: bool,
+) -> anyhow::Result<(Exit, std::path::PathBuf)> {
     let resolver = EndpointResolver::new(args.endpoint.as_deref(), args.region.as_deref())?;
     let started = std::time::Instant::now();
     let inventory = Inventory::load(&args.inventory, resolver)?;
@@ -54,7 +62,7 @@ pub fn scan(
         );
     }
     let outcome = scan::execute(prepared, &config, &inventory, &credentials, shutdown)?;
-    Ok(finish(&outcome, quiet, Some(args)))
+    Ok((finish(&outcome, quiet, Some(args)), outcome.run_dir.clone()))
 }
 
 fn print_warnings(inventory: &Inventory) {
@@ -120,26 +128,34 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
     Exit::from_scan(summary, outcome.interrupted)
 }
 
-/// Rebuilds the command line with `--resume RUN_DIR`, quoting what a shell would split.
-fn resume_command(_args: &ScanArgs, run_dir: &std::path::Path) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut skip_next = false;
-    for arg in std::env::args() {
-        if skip_next {
-            skip_next = false;
-            continue;
-        }
-        if arg == "--resume" {
-            skip_next = true;
-            continue;
-        }
-        if arg.starts_with("--resume=") {
-            continue;
-        }
-        words.push(arg);
+/// Builds the command that resumes this scan, from its settings, quoting
+/// what a shell would split. Credentials come from the environment as before.
+fn resume_command(args: &ScanArgs, run_dir: &std::path::Path) -> String {
+    let mut words: Vec<String> = vec!["taurus-audit".into(), "scan".into(), "--inventory".into()];
+    words.extend(args.inventory.iter().map(|p| p.display().to_string()));
+    let mut flag = |name: &str, value: String| {
+        words.push(name.to_string());
+        words.push(value);
+    };
+    if let Some(region) = &args.region {
+        flag("--region", region.clone());
     }
-    words.push("--resume".to_string());
-    words.push(run_dir.display().to_string());
+    if let Some(endpoint) = &args.endpoint {
+        flag("--endpoint", endpoint.clone());
+    }
+    if let Some(path) = &args.token_file {
+        flag("--token-file", path.display().to_string());
+    }
+    if let Some(path) = &args.token_map {
+        flag("--token-map", path.display().to_string());
+    }
+    flag("--rate", args.rate.to_string());
+    flag("--concurrency", args.concurrency.to_string());
+    flag("--timeout", args.timeout.to_string());
+    flag("--max-attempts", args.max_attempts.to_string());
+    flag("--row-budget", args.row_budget.to_string());
+    flag("--language", args.language.header_value().to_string());
+    flag("--resume", run_dir.display().to_string());
     words
         .iter()
         .map(|w| shell_quote(w))
@@ -261,19 +277,13 @@ pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result
             .collect(),
         ..Lookup::default()
     };
-    let resolver = EndpointResolver::new(scan_args.endpoint.as_deref(), None)?;
-    let inventory = Inventory::load(&scan_args.inventory, resolver)?;
-    print_warnings(&inventory);
-    let credentials = Credentials::load(&lookup, &inventory.projects)?;
-    let config = crate::config::scan_config(&scan_args, false)?;
-    let outcome = scan::run(&config, &inventory, &credentials, shutdown)?;
-    let code = finish(&outcome, quiet, None);
+    let result = scan_into_run(&scan_args, &lookup, shutdown, quiet);
     simulator.shutdown();
-    let off_csv: PathBuf = outcome.run_dir.join(crate::report::OFF_CSV);
+    let (code, run_dir) = result?;
     eprintln!(
         "demo: `taurus-audit scan` would exit with {} here; offenders are listed in {}",
         code.code(),
-        off_csv.display()
+        run_dir.join(crate::report::OFF_CSV).display()
     );
     Ok(Exit::Compliant)
 }

@@ -309,7 +309,7 @@ fn retry_after_waited_not_scaled() {
         FLAGS,
     );
     run.expect_code(0);
-    // A lower bound only: the scan must not retry before Retry-After says.
+    // A lower bound only: the scan must not retry before the Retry-After time.
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(1),
         "retried before Retry-After"

@@ -17,7 +17,7 @@ fn rows() -> Vec<String> {
     (0..ROWS).map(|i| instance(&format!("row{i:03}"))).collect()
 }
 
-/// A simulator slow enough that a scan of `ROWS` rows takes several seconds.
+/// Starts a simulator slow enough that a scan of `ROWS` rows takes several seconds.
 fn slow_simulator(ids: &[String]) -> taurus_audit::sim::Simulator {
     let offs: Vec<String> = ids
         .iter()

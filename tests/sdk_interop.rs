@@ -151,7 +151,7 @@ impl Drop for ChildGuard {
     }
 }
 
-/// Runs `sdk_client.py` and parses its JSON lines by instance id.
+/// Runs `sdk_client.py` and parses its JSON lines, one per instance in order.
 fn sdk_client(
     url: &str,
     ak: &str,

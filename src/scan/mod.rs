@@ -598,6 +598,7 @@ fn report(
     let firsts_with_duplicates: HashSet<u64> = inventory.duplicate_of.values().copied().collect();
     let mut first_findings: HashMap<u64, (Finding, String)> = HashMap::new();
     let mut next_seq = 0u64;
+    let mut max_pending = 0usize;
     let mut failure: Option<anyhow::Error> = None;
 
     for event in events {
@@ -647,6 +648,7 @@ fn report(
                 continue;
             }
         }
+        max_pending = max_pending.max(pending.len());
         while let Some((row, finding, duplicate_of)) = pending.remove(&next_seq) {
             let source = format!("{}:{}", inventory.files[row.file].path.display(), row.line);
             let written = match duplicate_of {
@@ -677,6 +679,7 @@ fn report(
             ));
         }
     }
+    log::debug!("reporter: at most {max_pending} findings waited for their turn");
     if let Some(err) = failure {
         shutdown.trigger(Stop::Abort);
         return Err(err);
