@@ -54,7 +54,7 @@ fn init_logging(verbose: u8, quiet: bool) {
     builder.filter_module("rustls", log::LevelFilter::Warn);
     builder.filter_module("ureq", log::LevelFilter::Warn);
     builder.filter_module("ureq_proto", log::LevelFilter::Warn);
-    builder.filter_module("tiny_http", log::LevelFilter::Warn);
+    builder.filter_module("hyper", log::LevelFilter::Warn);
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }

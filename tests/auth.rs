@@ -6,6 +6,7 @@ mod common;
 use std::path::Path;
 
 use common::*;
+use taurus_audit::scan::gate::MAX_TRIALS_IN_FLIGHT;
 use taurus_audit::sim::{AccessKey, Scenario, Simulator};
 
 const AK: &str = "HPUAEXAMPLEAK0000001";
@@ -126,7 +127,7 @@ fn temporary_keys_send_security_token() {
     let before = sim.stats().requests;
     let run = ak_sk_scan(&dir, &sim, &two_project_inventory(&dir, 4), &env[..2], &[]);
     run.expect_code(2);
-    assert_eq!(sim.stats().requests - before, 1);
+    assert!(sim.stats().requests - before <= MAX_TRIALS_IN_FLIGHT as u64);
 }
 
 #[test]
@@ -162,7 +163,11 @@ fn wrong_sk_at_concurrency_64_sends_at_most_five() {
     run.expect_code(2);
     let sent = sim.stats().requests;
     assert!(sent <= 5, "{sent} requests with a wrong SK");
-    assert_eq!(sent, 1, "{}", run.stderr);
+    assert!(
+        sent <= MAX_TRIALS_IN_FLIGHT as u64,
+        "{sent} requests; {}",
+        run.stderr
+    );
     assert!(
         run.stderr
             .contains("rejected the credentials (AK HPUAEXAMPLEAK0000001)"),

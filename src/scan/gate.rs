@@ -2,19 +2,27 @@
 //!
 //! Huawei Cloud's gateway locks an AK for 5 minutes after more than 5
 //! consecutive authentication failures, which would break every other job
-//! that uses the key. So a credential is unproven until the API accepts it:
-//! while unproven, one request at a time (the probe) may use it, and the
-//! other workers wait. The first 401 marks the credential rejected, and its
-//! remaining rows are never sent. Once proven, requests go out in parallel.
+//! that uses the key. So a credential is unproven until the API accepts it,
+//! and while it is unproven at most [`MAX_TRIALS_IN_FLIGHT`] requests with it
+//! may be on the wire; other workers wait. The first 401 marks the
+//! credential rejected, and its remaining rows are never sent. Once proven,
+//! requests go out in parallel. Waits between retries hold no slot, so a
+//! service that fails with 5xx everywhere still sees more than one row at a
+//! time.
 
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use super::shutdown::Shutdown;
 
+/// Requests with an unproven credential that may be in flight at once. A
+/// wrong credential therefore costs at most this many failures, well under
+/// the gateway's lockout threshold of more than 5.
+pub const MAX_TRIALS_IN_FLIGHT: usize = 2;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
-    Unproven { probing: bool },
+    Unproven { in_flight: usize },
     Proven,
     Rejected(String),
 }
@@ -22,8 +30,9 @@ enum State {
 /// What a worker may do with a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pass {
-    /// Send; `probe` is true when this request is the credential's one trial.
-    Send { probe: bool },
+    /// Send; `trial` is true when the credential is unproven and the request
+    /// holds one of its slots, to be given back with [`AuthGate::end_trial`].
+    Send { trial: bool },
     /// Do not send: the credential was rejected, for this reason.
     Rejected(String),
     /// Do not send: the scan is stopping.
@@ -39,7 +48,7 @@ pub struct AuthGate {
 impl AuthGate {
     pub fn new(credentials: usize) -> AuthGate {
         AuthGate {
-            states: Mutex::new(vec![State::Unproven { probing: false }; credentials]),
+            states: Mutex::new(vec![State::Unproven { in_flight: 0 }; credentials]),
             changed: Condvar::new(),
         }
     }
@@ -52,11 +61,11 @@ impl AuthGate {
                 return Pass::Stopping;
             }
             match &mut states[index] {
-                State::Proven => return Pass::Send { probe: false },
+                State::Proven => return Pass::Send { trial: false },
                 State::Rejected(reason) => return Pass::Rejected(reason.clone()),
-                State::Unproven { probing } if !*probing => {
-                    *probing = true;
-                    return Pass::Send { probe: true };
+                State::Unproven { in_flight } if *in_flight < MAX_TRIALS_IN_FLIGHT => {
+                    *in_flight += 1;
+                    return Pass::Send { trial: true };
                 }
                 State::Unproven { .. } => {
                     // Woken by any change; the timeout only lets a stop be noticed.
@@ -90,16 +99,16 @@ impl AuthGate {
         true
     }
 
-    /// Ends a probe that neither proved nor rejected the credential, so another row may try.
-    pub fn end_probe(&self, index: usize) {
+    /// Gives back a trial slot once its request has a response, whatever it was.
+    pub fn end_trial(&self, index: usize) {
         let mut states = self.states.lock().expect("auth gate lock");
-        if let State::Unproven { probing } = &mut states[index] {
-            *probing = false;
+        if let State::Unproven { in_flight } = &mut states[index] {
+            *in_flight = in_flight.saturating_sub(1);
             self.changed.notify_all();
         }
     }
 
-    /// The rejection reason of each rejected credential, by index.
+    /// Returns the rejection reason of each rejected credential, by index.
     pub fn rejections(&self) -> Vec<(usize, String)> {
         let states = self.states.lock().expect("auth gate lock");
         states
@@ -119,19 +128,23 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
-    fn first_pass_is_probe() {
+    fn unproven_allows_limited_trials() {
         let gate = AuthGate::new(1);
         let shutdown = Shutdown::new();
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        for _ in 0..MAX_TRIALS_IN_FLIGHT {
+            assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+        }
         gate.prove(0);
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: false });
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: false });
     }
 
     #[test]
     fn waiter_released_by_rejection() {
         let gate = Arc::new(AuthGate::new(1));
         let shutdown = Arc::new(Shutdown::new());
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        for _ in 0..MAX_TRIALS_IN_FLIGHT {
+            assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+        }
         let (g, s) = (Arc::clone(&gate), Arc::clone(&shutdown));
         let waiter = std::thread::spawn(move || g.pass(0, &s));
         assert!(gate.reject(0, "bad key".into()));
@@ -140,21 +153,25 @@ mod tests {
     }
 
     #[test]
-    fn ended_probe_hands_over() {
+    fn ended_trial_frees_slot() {
         let gate = AuthGate::new(2);
         let shutdown = Shutdown::new();
-        assert_eq!(gate.pass(1, &shutdown), Pass::Send { probe: true });
-        gate.end_probe(1);
-        assert_eq!(gate.pass(1, &shutdown), Pass::Send { probe: true });
+        for _ in 0..MAX_TRIALS_IN_FLIGHT {
+            assert_eq!(gate.pass(1, &shutdown), Pass::Send { trial: true });
+        }
+        gate.end_trial(1);
+        assert_eq!(gate.pass(1, &shutdown), Pass::Send { trial: true });
         // Credentials are independent.
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
     }
 
     #[test]
     fn stop_releases_waiters() {
         let gate = Arc::new(AuthGate::new(1));
         let shutdown = Arc::new(Shutdown::new());
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { probe: true });
+        for _ in 0..MAX_TRIALS_IN_FLIGHT {
+            assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+        }
         let (g, s) = (Arc::clone(&gate), Arc::clone(&shutdown));
         let waiter = std::thread::spawn(move || g.pass(0, &s));
         shutdown.trigger(super::super::shutdown::Stop::Interrupt);

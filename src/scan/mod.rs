@@ -401,63 +401,68 @@ impl Workers<'_> {
         let started = Instant::now();
         let mut attempts = 0u32;
         let mut from_simulator = false;
-        // Ends this row's probe of an unproven credential on every way out.
-        let mut probe = ProbeGuard {
-            gate: &self.gate,
-            index: credential_index,
-            active: false,
-        };
         loop {
-            // A probe keeps its turn across retries, so no other row tries the unproven credential meanwhile.
-            if !probe.active {
-                match self.gate.pass(credential_index, self.shutdown) {
-                    Pass::Send { probe: is_probe } => probe.active = is_probe,
-                    Pass::Stopping => return (not_checked(attempts), from_simulator),
-                    Pass::Rejected(reason) => {
-                        let finding = Finding::unsent(
-                            Status::Error,
-                            Some(ErrorKind::AuthFailed),
-                            format!(
-                                "not sent: the API rejected this row's credential on an earlier row ({reason})"
-                            ),
-                        );
-                        return (
-                            Finding {
-                                attempts,
-                                ..finding
-                            },
-                            from_simulator,
-                        );
+            let trial = match self.gate.pass(credential_index, self.shutdown) {
+                Pass::Send { trial } => trial,
+                Pass::Stopping => return (not_checked(attempts), from_simulator),
+                Pass::Rejected(reason) => {
+                    let finding = Finding::unsent(
+                        Status::Error,
+                        Some(ErrorKind::AuthFailed),
+                        format!(
+                            "not sent: the API rejected this row's credential on an earlier row ({reason})"
+                        ),
+                    );
+                    return (
+                        Finding {
+                            attempts,
+                            ..finding
+                        },
+                        from_simulator,
+                    );
+                }
+            };
+            let (exchange, verdict) = {
+                // Gives the trial slot back once the response is in, on every way out.
+                let _slot = TrialSlot {
+                    gate: &self.gate,
+                    index: credential_index,
+                    active: trial,
+                };
+                if !self.rate.acquire(self.shutdown) {
+                    return (not_checked(attempts), from_simulator);
+                }
+                let exchange = self.client.get_encryption(
+                    &row.endpoint,
+                    &row.project_id,
+                    &row.instance_id,
+                    &identity.credential,
+                );
+                attempts += 1;
+                self.requests
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                from_simulator |= exchange.from_simulator;
+                let verdict = classify::classify(&exchange.answer);
+                // Rejected or proven before the slot is given back, so no other
+                // worker sends with a credential that has just failed.
+                if classify::is_auth_rejection(&verdict) {
+                    let reason = rejection_reason(
+                        &identity.label,
+                        &identity.credential,
+                        &verdict,
+                        &exchange,
+                    );
+                    if self.gate.reject(credential_index, reason.clone()) {
+                        // The summary repeats the reason at the end; this marks when it happened.
+                        log::info!("{reason}");
                     }
+                    return (finding_from(&verdict, &exchange, attempts), from_simulator);
                 }
-            }
-            if !self.rate.acquire(self.shutdown) {
-                return (not_checked(attempts), from_simulator);
-            }
-            let exchange = self.client.get_encryption(
-                &row.endpoint,
-                &row.project_id,
-                &row.instance_id,
-                &identity.credential,
-            );
-            attempts += 1;
-            self.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            from_simulator |= exchange.from_simulator;
-            let verdict = classify::classify(&exchange.answer);
-
-            if classify::is_auth_rejection(&verdict) {
-                let reason =
-                    rejection_reason(&identity.label, &identity.credential, &verdict, &exchange);
-                if self.gate.reject(credential_index, reason.clone()) {
-                    // The summary repeats the reason at the end; this marks when it happened.
-                    log::info!("{reason}");
+                if classify::proves_credential(&verdict) {
+                    self.gate.prove(credential_index);
                 }
-                return (finding_from(&verdict, &exchange, attempts), from_simulator);
-            }
-            if classify::proves_credential(&verdict) {
-                self.gate.prove(credential_index);
-            }
+                (exchange, verdict)
+            };
             match verdict.error_kind {
                 Some(ErrorKind::Throttled) => self.rate.on_throttled(),
                 _ if verdict.http_status.is_some() => self.rate.on_success(),
@@ -494,17 +499,17 @@ impl Workers<'_> {
     }
 }
 
-/// Ends an unresolved probe when the attempt loop leaves early.
-struct ProbeGuard<'a> {
+/// Gives back a trial slot of an unproven credential when dropped.
+struct TrialSlot<'a> {
     gate: &'a AuthGate,
     index: usize,
     active: bool,
 }
 
-impl Drop for ProbeGuard<'_> {
+impl Drop for TrialSlot<'_> {
     fn drop(&mut self) {
         if self.active {
-            self.gate.end_probe(self.index);
+            self.gate.end_trial(self.index);
         }
     }
 }

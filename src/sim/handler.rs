@@ -2,7 +2,6 @@
 //! the service do: route, authenticate, apply the quota, then the script.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -15,7 +14,7 @@ use super::stats::StatsRecorder;
 
 /// Largest request body read for signature checks. The rest is ignored, so
 /// a larger signed body fails the check.
-const MAX_BODY_BYTES: u64 = 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// The response to one request and how long to wait before sending it.
 pub(crate) struct Decision {
@@ -90,7 +89,7 @@ impl Service {
 
     /// Decides the response to `request`. It reads the request body, and counts
     /// instances, authentication failures and throttling in the stats.
-    pub(crate) fn decide(&self, request: &mut tiny_http::Request, request_id: &str) -> Decision {
+    pub(crate) fn decide(&self, request: &Incoming, request_id: &str) -> Decision {
         let now = self.now();
         let latency = Duration::from_millis(self.scenario.latency_ms);
         let gateway_response = |reply| Decision {
@@ -98,31 +97,26 @@ impl Service {
             wait: latency,
         };
 
-        let method = request.method().as_str().to_owned();
-        let target = request.url().to_owned();
-        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-        let Some(route) = Route::parse(&method, path) else {
+        let method = request.method.as_str();
+        let target = request.target.as_str();
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let Some(route) = Route::parse(method, path) else {
             return gateway_response(Reply::api_not_found(request_id));
         };
         self.stats.count_instance(route.instance_id);
 
-        let owned_headers: Vec<(String, String)> = request
-            .headers()
-            .iter()
-            .map(|header| (header.field.to_string(), header.value.to_string()))
-            .collect();
-        let headers: Vec<(&str, &str)> = owned_headers
+        let headers: Vec<(&str, &str)> = request
+            .headers
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
-        let body = read_body(request);
 
         let received = ReceivedRequest {
-            method: &method,
+            method,
             path,
             query,
             headers: &headers,
-            body: &body,
+            body: &request.body,
             project_id: route.project_id,
         };
         let identity = match self.authenticator.check(&received, now) {
@@ -168,20 +162,16 @@ impl Service {
     }
 }
 
-fn read_body(request: &mut tiny_http::Request) -> Vec<u8> {
-    let mut body = Vec::new();
-    if let Err(error) = request
-        .as_reader()
-        .take(MAX_BODY_BYTES)
-        .read_to_end(&mut body)
-    {
-        log::warn!(
-            "failed to read the body of {} {}: {error}",
-            request.method(),
-            request.url()
-        );
-    }
-    body
+/// A received request, independent of the HTTP server crate.
+#[derive(Debug, Clone)]
+pub(crate) struct Incoming {
+    pub(crate) method: String,
+    /// Path and query as received.
+    pub(crate) target: String,
+    /// Header names and values; names are lowercase, as HTTP/1.1 allows.
+    pub(crate) headers: Vec<(String, String)>,
+    /// The body, cut at `MAX_BODY_BYTES`.
+    pub(crate) body: Vec<u8>,
 }
 
 #[cfg(test)]

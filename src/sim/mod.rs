@@ -20,14 +20,20 @@ mod tests;
 
 use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
 
 use clock::{Clock, SystemClock};
-use handler::{Decision, Service};
+use handler::{Decision, Incoming, MAX_BODY_BYTES, Service};
 use reply::Reply;
 pub use scenario::{
     AccessKey, MAX_CLOCK_SKEW_SECONDS, NOT_FOUND_CODE, NOT_FOUND_MESSAGE, Scenario,
@@ -36,20 +42,18 @@ pub use scenario::{
 use stats::StatsRecorder;
 pub use stats::{RECENT_REQUESTS, RecordedRequest, Stats};
 
-/// Worker threads that take requests from the server. Each waits out its
-/// request's latency and delay itself, so this many slow responses can be
-/// pending at once before further requests queue.
-const WORKER_THREADS: usize = 128;
-
-const WORKER_STACK_BYTES: usize = 512 * 1024;
+/// Most blocking tasks at once: each request's latency and delay are waited
+/// out on one, so this many slow responses can be pending before more queue.
+const MAX_BLOCKING_THREADS: usize = 256;
 
 /// A running simulator. Dropping it stops it like [`Simulator::shutdown`].
 pub struct Simulator {
     addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
+    runtime: Option<tokio::runtime::Runtime>,
     stop: Arc<StopSignal>,
+    stop_accepting: watch::Sender<bool>,
     stats: Arc<StatsRecorder>,
-    workers: Vec<JoinHandle<()>>,
+    context: Arc<SharedState>,
 }
 
 impl Simulator {
@@ -72,35 +76,46 @@ impl Simulator {
         }
         scenario.validate()?;
 
-        let server = tiny_http::Server::http(listen)
-            .map_err(|error| anyhow!("failed to listen on {listen}: {error}"))?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .context("the simulator's listener has no IP address")?;
+        let listener = std::net::TcpListener::bind(listen)
+            .with_context(|| format!("failed to listen on {listen}"))?;
+        listener
+            .set_nonblocking(true)
+            .context("failed to configure the listening socket")?;
+        let addr = listener
+            .local_addr()
+            .context("the simulator's listener has no address")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(MAX_BLOCKING_THREADS)
+            .thread_name("simulator")
+            .enable_all()
+            .build()
+            .context("failed to start the simulator's runtime")?;
 
         let stats = Arc::new(StatsRecorder::default());
         let service = Arc::new(Service::new(scenario, clock, Arc::clone(&stats)));
-        let mut simulator = Simulator {
-            addr,
-            server: Arc::new(server),
-            stop: Arc::new(StopSignal::default()),
-            stats,
-            workers: Vec::with_capacity(WORKER_THREADS),
+        let stop = Arc::new(StopSignal::default());
+        let (stop_accepting, accepting) = watch::channel(false);
+        let listener = {
+            let _entered = runtime.enter();
+            tokio::net::TcpListener::from_std(listener)
+                .context("failed to register the listening socket")?
         };
-        for index in 0..WORKER_THREADS {
-            let server = Arc::clone(&simulator.server);
-            let stop = Arc::clone(&simulator.stop);
-            let stats = Arc::clone(&simulator.stats);
-            let service = Arc::clone(&service);
-            // On error, dropping `simulator` stops the workers already started.
-            let worker = thread::Builder::new()
-                .name(format!("sim-worker-{index}"))
-                .stack_size(WORKER_STACK_BYTES)
-                .spawn(move || run_worker(&server, &service, &stop, &stats))
-                .context("failed to start a simulator worker thread")?;
-            simulator.workers.push(worker);
-        }
+        let context = Arc::new(SharedState {
+            service,
+            stop: Arc::clone(&stop),
+            stats: Arc::clone(&stats),
+            open_connections: AtomicUsize::new(0),
+        });
+        runtime.spawn(accept_loop(listener, Arc::clone(&context), accepting));
+        let simulator = Simulator {
+            addr,
+            runtime: Some(runtime),
+            stop,
+            stop_accepting,
+            stats,
+            context,
+        };
 
         log::info!("simulator listening on {}", simulator.url());
         Ok(simulator)
@@ -121,38 +136,36 @@ impl Simulator {
         self.stats.snapshot()
     }
 
-    /// Stops the workers and closes the listening socket. Responses that
-    /// wait out a latency or delay are sent at once.
-    ///
-    /// NOTE: tiny_http closes the listener on its accept thread shortly after
-    /// this returns, not before. Connections that a client keeps alive stay
-    /// open until the client closes them, and requests sent on them get no
-    /// response.
+    /// Stops accepting, ends pending latencies and delays at once, closes
+    /// every connection and frees the port before it returns.
     pub fn shutdown(mut self) {
-        self.stop_workers();
+        self.stop_runtime();
     }
 
-    fn stop_workers(&mut self) {
-        if self.workers.is_empty() {
+    fn stop_runtime(&mut self) {
+        let Some(runtime) = self.runtime.take() else {
             return;
-        }
+        };
         self.stop.stop();
-        // Each unblock releases one worker waiting in `recv`.
-        for _ in 0..self.workers.len() {
-            self.server.unblock();
-        }
-        for worker in self.workers.drain(..) {
-            if worker.join().is_err() {
-                log::error!("a simulator worker thread panicked");
+        let _ = self.stop_accepting.send(true);
+        // Pending waits have ended, so responses in progress go out quickly.
+        let context = Arc::clone(&self.context);
+        runtime.block_on(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            while context.open_connections.load(Ordering::Acquire) > 0
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
             }
-        }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(2));
         log::info!("simulator on {} stopped", self.url());
     }
 }
 
 impl Drop for Simulator {
     fn drop(&mut self) {
-        self.stop_workers();
+        self.stop_runtime();
     }
 }
 
@@ -175,10 +188,6 @@ impl StopSignal {
         self.wake.notify_all();
     }
 
-    fn is_stopped(&self) -> bool {
-        *self.stopped.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Waits for `duration`, or less if the simulator stops meanwhile.
     fn wait(&self, duration: Duration) {
         let stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
@@ -188,60 +197,137 @@ impl StopSignal {
     }
 }
 
-fn run_worker(
-    server: &tiny_http::Server,
-    service: &Service,
-    stop: &StopSignal,
-    stats: &StatsRecorder,
+/// The state every connection's handler shares.
+struct SharedState {
+    service: Arc<Service>,
+    stop: Arc<StopSignal>,
+    stats: Arc<StatsRecorder>,
+    /// Connections being served, so a shutdown can wait for their last responses.
+    open_connections: AtomicUsize,
+}
+
+/// The error that makes hyper close a connection without a response: a `reset`.
+#[derive(Debug)]
+struct ResetConnection;
+
+impl std::fmt::Display for ResetConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("scripted reset")
+    }
+}
+
+impl std::error::Error for ResetConnection {}
+
+/// Accepts connections until told to stop, serving each on its own task with keep-alive.
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    context: Arc<SharedState>,
+    mut stop: watch::Receiver<bool>,
 ) {
-    while !stop.is_stopped() {
-        match server.recv() {
-            Ok(request) => serve(request, service, stop, stats),
-            Err(error) => {
-                if !stop.is_stopped() {
-                    log::error!("the simulator failed to receive a request: {error}");
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    log::warn!("the simulator failed to accept a connection: {error}");
+                    continue;
                 }
+            },
+            _ = stop.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        context.open_connections.fetch_add(1, Ordering::AcqRel);
+        let context = Arc::clone(&context);
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let handler_context = Arc::clone(&context);
+            let service = service_fn(move |request| handle(Arc::clone(&handler_context), request));
+            let connection = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = stop.changed() => {
+                    // Finish the response in progress, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result
+                && !error.to_string().contains("scripted reset")
+            {
+                log::debug!("a simulator connection ended with an error: {error}");
             }
+            context.open_connections.fetch_sub(1, Ordering::AcqRel);
+        });
+    }
+}
+
+/// Reads one request, then decides and waits for its response on a blocking thread.
+async fn handle(
+    context: Arc<SharedState>,
+    request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, ResetConnection> {
+    let (parts, body) = request.into_parts();
+    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => collected.to_bytes().to_vec(),
+        Err(error) => {
+            log::warn!(
+                "failed to read the body of {} {}: {error}",
+                parts.method,
+                parts.uri
+            );
+            Vec::new()
+        }
+    };
+    let incoming = Incoming {
+        method: parts.method.as_str().to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.to_string(), |p| p.as_str().to_owned()),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let served = tokio::task::spawn_blocking(move || serve(&incoming, &context)).await;
+    match served {
+        Ok(Some(response)) => Ok(response),
+        Ok(None) => Err(ResetConnection),
+        Err(error) => {
+            log::error!("a simulator task failed: {error}");
+            Err(ResetConnection)
         }
     }
 }
 
-/// Returns the message of a panic payload, which is a `&str` or a `String`
-/// for panics raised with a message.
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    if let Some(message) = payload.downcast_ref::<&str>() {
-        message
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message
-    } else {
-        "no message"
-    }
-}
-
-/// Decides, waits for and sends the response to one request.
-fn serve(
-    mut request: tiny_http::Request,
-    service: &Service,
-    stop: &StopSignal,
-    stats: &StatsRecorder,
-) {
-    let method = request.method().as_str().to_owned();
-    let target = request.url().to_owned();
+/// Decides and waits for the response to one request; `None` means reset the connection.
+fn serve(request: &Incoming, context: &SharedState) -> Option<hyper::Response<Full<Bytes>>> {
+    let SharedState {
+        service,
+        stop,
+        stats,
+        ..
+    } = context;
+    let method = request.method.as_str();
+    let target = request.target.as_str();
     stats.begin(RecordedRequest {
-        method: method.clone(),
-        path: target.clone(),
-        headers: request
-            .headers()
-            .iter()
-            .map(|header| (header.field.to_string(), header.value.to_string()))
-            .collect(),
+        method: method.to_owned(),
+        path: target.to_owned(),
+        headers: request.headers.clone(),
     });
 
     let request_id = random_request_id();
-    let decision = catch_unwind(AssertUnwindSafe(|| {
-        service.decide(&mut request, &request_id)
-    }))
-    .unwrap_or_else(|panic| {
+    let decision = catch_unwind(AssertUnwindSafe(|| service.decide(request, &request_id))).unwrap_or_else(|panic| {
         log::error!(
             "the simulator panicked while handling {method} {target} (request id {request_id}), \
              so it responds with 500: {}",
@@ -262,14 +348,20 @@ fn serve(
     stats.finish(status);
     if decision.reply.reset {
         log::debug!("{method} {target} -> reset (request id {request_id})");
-    } else {
-        log::debug!("{method} {target} -> {status} (request id {request_id})");
+        return None;
     }
+    log::debug!("{method} {target} -> {status} (request id {request_id})");
+    Some(decision.reply.into_response(service.now()))
+}
 
-    let response = decision.reply.into_response(service.now());
-    if let Err(error) = request.respond(response) {
-        log::warn!(
-            "failed to send the response to {method} {target} (request id {request_id}): {error}"
-        );
+/// Returns the message of a panic payload, which is a `&str` or a `String`
+/// for panics raised with a message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(message) = payload.downcast_ref::<&str>() {
+        message
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message
+    } else {
+        "no message"
     }
 }

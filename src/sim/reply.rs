@@ -1,11 +1,12 @@
 //! Responses: the gateway's own errors, the scripted responses, and their
-//! conversion to tiny_http responses.
+//! conversion to HTTP responses.
 
-use std::io::Cursor;
 use std::time::SystemTime;
 
+use bytes::Bytes;
+use http_body_util::Full;
+
 use serde_json::{Map, Value};
-use tiny_http::{Header, Response, StatusCode};
 
 use super::scenario::{NOT_FOUND_CODE, NOT_FOUND_MESSAGE, ScriptedResponse};
 
@@ -21,9 +22,9 @@ pub(crate) const THROTTLED_CODE: &str = "APIGW.0308";
 /// made up by the simulator.
 const SIMULATOR_CODE_PREFIX: &str = "SIM.";
 
-/// Status code written for a `reset`. No HTTP/1.1 client accepts a
-/// four-digit status, so the client fails while reading the status line.
-const RESET_STATUS: u16 = 1000;
+/// Status kept on a `reset` reply, which is never sent: the connection is
+/// closed instead.
+const RESET_STATUS: u16 = 500;
 
 /// The status under which [`super::Stats::by_status`] counts a `reset`.
 pub(crate) const RESET_STATS_STATUS: u16 = 0;
@@ -127,14 +128,13 @@ impl Reply {
         }
     }
 
-    /// Builds the tiny_http response, with a `Date` header of `date`.
-    pub(crate) fn into_response(self, date: SystemTime) -> Response<Cursor<Vec<u8>>> {
-        // A Content-Length on every response, however long, instead of
-        // tiny_http's chunked encoding above 32 KiB.
-        let mut response = Response::from_data(self.body)
-            .with_status_code(StatusCode(self.status))
-            .with_chunked_threshold(usize::MAX);
-
+    /// Builds the HTTP response, with a `Date` header of `date`. hyper adds
+    /// `Content-Length`, since the body is complete.
+    pub(crate) fn into_response(self, date: SystemTime) -> hyper::Response<Full<Bytes>> {
+        let status = hyper::StatusCode::from_u16(self.status)
+            .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = hyper::Response::new(Full::new(Bytes::from(self.body)));
+        *response.status_mut() = status;
         let mut headers = vec![
             ("X-Request-Id", self.request_id),
             ("Content-Type", self.content_type),
@@ -147,9 +147,15 @@ impl Reply {
         ];
         headers.extend(self.extra_headers);
         for (name, value) in headers {
-            match Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-                Ok(header) => response.add_header(header),
-                Err(()) => log::warn!("skipping header {name}: its value is not ASCII"),
+            match hyper::header::HeaderValue::from_str(&value) {
+                Ok(value) => {
+                    response.headers_mut().append(
+                        hyper::header::HeaderName::from_bytes(name.as_bytes())
+                            .expect("header names here are valid"),
+                        value,
+                    );
+                }
+                Err(_) => log::warn!("skipping header {name}: its value is not printable ASCII"),
             }
         }
         response

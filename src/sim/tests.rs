@@ -613,15 +613,12 @@ fn reset_fails_client_and_connection_recovers() {
         &headers,
     );
 
+    // The connection closes without a status line, which ureq reports as an
+    // I/O or protocol error, never as a response.
     match reset {
-        Err(ureq::Error::Protocol(error)) => {
-            assert!(
-                error.to_string().contains("invalid response status"),
-                "{error}"
-            );
-        }
+        Err(ureq::Error::Io(_)) | Err(ureq::Error::Protocol(_)) => {}
         other => panic!(
-            "expected a protocol error, got {:?}",
+            "expected the connection to close without a response, got {:?}",
             other.map(|response| response.status)
         ),
     }
