@@ -17,7 +17,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let shutdown = Arc::new(Shutdown::new());
-    if let Err(err) = watch_signals(Arc::clone(&shutdown)) {
+    let is_scan = matches!(cli.command, Command::Scan(_) | Command::Demo(_));
+    if let Err(err) = watch_signals(Arc::clone(&shutdown), is_scan) {
         eprintln!("taurus-audit: error: cannot install signal handlers: {err}");
         return ExitCode::from(Exit::Failed.code());
     }
@@ -66,19 +67,25 @@ fn init_logging(verbose: u8, quiet: bool) {
 
 /// Stops the scan on the first SIGINT or SIGTERM, so it writes its reports.
 /// A second SIGINT exits at once, and the journal still allows a resume.
-fn watch_signals(shutdown: Arc<Shutdown>) -> std::io::Result<()> {
+fn watch_signals(shutdown: Arc<Shutdown>, is_scan: bool) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         for signal in signals.forever() {
             if shutdown.is_triggered() && signal == SIGINT {
-                eprintln!("taurus-audit: second interrupt, exiting now; the journal in the run folder allows --resume");
+                if is_scan {
+                    eprintln!("taurus-audit: second interrupt, exiting now; the journal in the run folder allows --resume");
+                } else {
+                    eprintln!("taurus-audit: second interrupt, exiting now");
+                }
                 std::process::exit(i32::from(Exit::Interrupted.code()));
             }
             let stop = if signal == SIGINT { Stop::Interrupt } else { Stop::Terminate };
-            eprintln!(
-                "taurus-audit: {} received: finishing requests in flight, then writing the reports (Ctrl-C again exits at once)",
-                stop.signal_name().unwrap_or("signal")
-            );
+            if is_scan {
+                eprintln!(
+                    "taurus-audit: {} received: finishing requests in flight, then writing the reports (Ctrl-C again exits at once)",
+                    stop.signal_name().unwrap_or("signal")
+                );
+            }
             shutdown.trigger(stop);
         }
     })?;
