@@ -13,6 +13,9 @@ use crate::scan::shutdown::Shutdown;
 use crate::scan::{self, ScanOutcome};
 use crate::sim::{Scenario, Simulator};
 
+/// The command that resumes the scan in progress, once its run folder exists.
+pub static RESUME_HINT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// How many inventory warnings are printed one by one before they are only counted.
 const MAX_PRINTED_WARNINGS: usize = 20;
 
@@ -51,12 +54,21 @@ fn scan_into_run(
             .map(|e| !e.is_loopback())
             .unwrap_or(true)
     });
-    let config = crate::config::scan_config(args, use_env_proxy)?;
+    let mut config = crate::config::scan_config(args, use_env_proxy)?;
+    config.progress &= !quiet;
     let prepared = scan::prepare(&config, &inventory)?;
+    // Kept for a second Ctrl-C, which exits before the summary is printed.
+    let _ = RESUME_HINT.set(resume_command(args, &prepared.run_dir));
     if !quiet {
         // Printed first, so a run that is killed can still be found and resumed.
+        let resumed = prepared.resumed_rows();
+        let already = if resumed > 0 {
+            format!(" ({resumed} already checked)")
+        } else {
+            String::new()
+        };
         eprintln!(
-            "taurus-audit: scanning {} rows into {}",
+            "taurus-audit: scanning {} rows{already} into {}",
             inventory.total_rows,
             prepared.run_dir.display()
         );
@@ -131,7 +143,10 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
 /// Builds the command that resumes this scan, from its settings, quoting
 /// what a shell would split. Credentials come from the environment as before.
 fn resume_command(args: &ScanArgs, run_dir: &std::path::Path) -> String {
-    let mut words: Vec<String> = vec!["taurus-audit".into(), "scan".into(), "--inventory".into()];
+    let program = std::env::args()
+        .next()
+        .unwrap_or_else(|| "taurus-audit".to_string());
+    let mut words: Vec<String> = vec![program, "scan".into(), "--inventory".into()];
     words.extend(args.inventory.iter().map(|p| p.display().to_string()));
     let mut flag = |name: &str, value: String| {
         words.push(name.to_string());
@@ -198,7 +213,6 @@ pub fn simulate(args: &SimulateArgs, shutdown: &Shutdown) -> anyhow::Result<Exit
     }
     let simulator = Simulator::start(args.listen, scenario)?;
     println!("listening on {}", simulator.url());
-    log::info!("simulator listening on {}", simulator.url());
     while !shutdown.is_triggered() {
         shutdown.sleep(std::time::Duration::from_secs(3600));
     }
@@ -246,13 +260,21 @@ pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result
             args.scenario.display()
         )
     })?;
-    let token = format!("demo-{}", crate::sim::random_request_id());
-    scenario.tokens.push(crate::sim::TokenGrant {
-        token: token.clone(),
-        projects: None,
+    // The demo signs with a throwaway AK/SK, as a nightly audit of many projects would.
+    let ak = format!(
+        "DEMO{}",
+        crate::sim::random_request_id()[..16].to_ascii_uppercase()
+    );
+    let sk = crate::sim::random_request_id();
+    scenario.keys.push(crate::sim::AccessKey {
+        ak: ak.clone(),
+        sk: sk.clone(),
+        security_token: None,
     });
     let simulator = Simulator::start("127.0.0.1:0".parse().expect("valid address"), scenario)?;
-    eprintln!("demo: simulator listening on {}", simulator.url());
+    if !quiet {
+        eprintln!("demo: simulator listening on {}", simulator.url());
+    }
 
     let scan_args = ScanArgs {
         inventory: vec![args.inventory.clone()],
@@ -272,18 +294,23 @@ pub fn demo(args: &DemoArgs, shutdown: &Shutdown, quiet: bool) -> anyhow::Result
         backoff_scale: 1.0,
     };
     let lookup = Lookup {
-        env: [(credentials::TOKEN_ENV.to_string(), token)]
-            .into_iter()
-            .collect(),
+        env: [
+            (credentials::AK_ENV.to_string(), ak),
+            (credentials::SK_ENV.to_string(), sk),
+        ]
+        .into_iter()
+        .collect(),
         ..Lookup::default()
     };
     let result = scan_into_run(&scan_args, &lookup, shutdown, quiet);
     simulator.shutdown();
     let (code, run_dir) = result?;
-    eprintln!(
-        "demo: `taurus-audit scan` would exit with {} here; offenders are listed in {}",
-        code.code(),
-        run_dir.join(crate::report::OFF_CSV).display()
-    );
+    if !quiet {
+        eprintln!(
+            "demo: `taurus-audit scan` would exit with {} here; offenders are listed in {}",
+            code.code(),
+            run_dir.join(crate::report::OFF_CSV).display()
+        );
+    }
     Ok(Exit::Compliant)
 }

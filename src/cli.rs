@@ -50,6 +50,9 @@ pub enum Command {
     #[command(after_help = format!("{CREDENTIALS_HELP}\n\n{EXIT_CODES_HELP}"))]
     Scan(ScanArgs),
     /// Run the local TaurusDB API simulator on a loopback address until interrupted.
+    ///
+    /// It accepts the credentials listed in the scenario, and those in its own
+    /// environment: TAURUS_AUDIT_TOKEN, HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK.
     Simulate(SimulateArgs),
     /// Scan the example inventory against the simulator and write real reports.
     Demo(DemoArgs),
@@ -70,25 +73,27 @@ pub struct ScanArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
-    /// Most requests per second across all workers, retries included. The API quota
-    /// is per user and shared with every other tool on the account; the rate drops
-    /// by itself when the API answers 429.
+    /// Most requests per second across all workers, retries included (above 0, at
+    /// most 10000). The API quota is per user and shared with every other tool on
+    /// the account; the rate drops by itself when the API answers 429.
     #[arg(long, default_value_t = DEFAULT_RATE, value_name = "N")]
     pub rate: f64,
 
-    /// Requests in flight at once (worker threads).
+    /// Requests in flight at once (worker threads), 1 to 512.
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_name = "N")]
     pub concurrency: usize,
 
-    /// Seconds one request may take in all: connect, send and read.
+    /// Seconds one request may take in all: connect (at most 10 s), send and read.
+    /// At most 600.
     #[arg(long, default_value_t = DEFAULT_TIMEOUT, value_name = "SECONDS")]
     pub timeout: f64,
 
-    /// Requests per row at most, the first included; 429, 5xx, resets and timeouts are retried.
+    /// Requests per row at most, the first included, 1 to 20; 429, 5xx, resets and
+    /// timeouts are retried.
     #[arg(long, default_value_t = DEFAULT_MAX_ATTEMPTS, value_name = "N")]
     pub max_attempts: u32,
 
-    /// Seconds one row may take in all, retries and waits included.
+    /// Seconds one row may take in all, retries and waits included; at least --timeout.
     #[arg(long, default_value_t = DEFAULT_ROW_BUDGET, value_name = "SECONDS")]
     pub row_budget: f64,
 
@@ -96,7 +101,8 @@ pub struct ScanArgs {
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub out_dir: PathBuf,
 
-    /// File that contains one IAM token, sent as X-Auth-Token.
+    /// File that contains one IAM token, sent as X-Auth-Token for the projects the
+    /// token map does not list.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 

@@ -175,14 +175,30 @@ impl Credentials {
             .collect();
         if !uncovered.is_empty() {
             bail!(
-                "no credential covers project(s) {}: add them to the token map, or also provide a token or AK/SK for every other project\n{}",
+                "no credential covers project(s) {}: add them to the token map, or also provide AK/SK (or a token) for the projects it does not list",
                 uncovered
                     .iter()
                     .map(|p| p.as_str())
                     .collect::<Vec<_>>()
-                    .join(", "),
-                missing_credentials_help()
+                    .join(", ")
             );
+        }
+        if let Some(index) = credentials.default
+            && matches!(
+                credentials.identities[index].credential,
+                Credential::Token(_)
+            )
+        {
+            let sharing = projects
+                .iter()
+                .filter(|p| !credentials.by_project.contains_key(*p))
+                .count();
+            if sharing > 1 {
+                log::warn!(
+                    "one token ({}) is used for {sharing} projects, but a token is scoped to one project; use AK/SK or --token-map so every project can be checked",
+                    credentials.identities[index].source
+                );
+            }
         }
         for identity in &credentials.identities {
             let kind = match identity.credential {
@@ -193,11 +209,16 @@ impl Credentials {
                 } => "temporary AK/SK",
                 Credential::AkSk { .. } => "AK/SK",
             };
-            log::info!(
-                "credentials: {kind} from {} ({})",
-                identity.source,
-                identity.label
-            );
+            match (&identity.credential, &identity.source) {
+                (Credential::AkSk { .. }, _) | (_, Source::TokenMap(_)) => {
+                    log::info!(
+                        "credentials: {kind} from {} ({})",
+                        identity.source,
+                        identity.label
+                    )
+                }
+                _ => log::info!("credentials: {kind} from {}", identity.source),
+            }
         }
         Ok(credentials)
     }
@@ -348,6 +369,7 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
     let text = read_secret_file(path, "token map")?;
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
+        .flexible(true)
         .from_reader(text.as_bytes());
     let headers = reader
         .headers()
@@ -368,26 +390,37 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
     let mut seen = std::collections::HashSet::new();
     let mut problems = Vec::new();
     for record in reader.records() {
+        // csv's errors can quote the row, which holds a token, so only the line is shown.
         let record = match record {
             Ok(record) => record,
             Err(err) => {
                 let line = err.position().map_or(0, |p| p.line());
                 problems.push(format!(
-                    "{}:{line}: cannot parse the row as CSV",
+                    "{}:{line}: cannot parse the row as CSV; check the quoting",
                     path.display()
                 ));
                 continue;
             }
         };
         let line = record.position().map_or(0, |p| p.line());
+        if record.len() != headers.len() {
+            problems.push(format!(
+                "{}:{line}: the row has {} fields but the header has {}; each row is project_id,token",
+                path.display(),
+                record.len(),
+                headers.len()
+            ));
+            continue;
+        }
         let project = record.get(project_at).unwrap_or("").to_string();
         let token = record.get(token_at).unwrap_or("");
         if project.is_empty() && token.is_empty() {
             continue;
         }
+        // The value is not shown: with the columns swapped it would be a token.
         if let Err(reason) = check_id(&project) {
             problems.push(format!(
-                "{}:{line}: invalid project_id {project:?}: {reason}",
+                "{}:{line}: invalid project_id (value not shown, in case the columns are swapped): {reason}",
                 path.display()
             ));
         } else if token.is_empty() {
@@ -439,10 +472,16 @@ fn read_credentials_file(path: &Path) -> anyhow::Result<(String, String, Option<
     }
     let ak = values.remove("ak").unwrap_or_default();
     let sk = values.remove("sk").unwrap_or_default();
-    if ak.is_empty() || sk.is_empty() {
+    let missing: Vec<&str> = [("ak", &ak), ("sk", &sk)]
+        .iter()
+        .filter(|(_, value)| value.is_empty())
+        .map(|(name, _)| *name)
+        .collect();
+    if !missing.is_empty() {
         bail!(
-            "the credentials file {} has no ak and sk in its [basic] section; add them, or provide credentials another way",
-            path.display()
+            "the credentials file {} has no {} in its [basic] section; add it, or provide credentials another way",
+            path.display(),
+            missing.join(" and ")
         );
     }
     let security_token = values
@@ -612,7 +651,7 @@ mod tests {
         let path = dir.path().join("map.csv");
         std::fs::write(
             &path,
-            "project_id,token\npa,secretA\npa,secretB\n../x,secretC\n",
+            "project_id,token\npa,secretA\npa,secretB\n../x,secretC\nMIIsecret+token/value==,pb\npc,secretD,extra\n",
         )
         .unwrap();
         let lookup = Lookup {
@@ -624,6 +663,11 @@ mod tests {
             .to_string();
         assert!(err.contains(":3:"), "{err}");
         assert!(err.contains(":4:"), "{err}");
+        assert!(err.contains(":5:"), "{err}");
+        assert!(
+            err.contains(":6: the row has 3 fields but the header has 2"),
+            "{err}"
+        );
         assert!(!err.contains("secret"), "{err}");
     }
 

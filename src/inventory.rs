@@ -89,7 +89,7 @@ impl fmt::Display for InventoryError {
         for issue in &self.issues {
             writeln!(f, "  {issue}")?;
         }
-        write!(f, "fix these rows and run the scan again")
+        write!(f, "fix these and run the scan again")
     }
 }
 

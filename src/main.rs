@@ -59,10 +59,25 @@ fn init_logging(verbose: u8, quiet: bool) {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
-    builder
-        .format_timestamp_secs()
-        .target(env_logger::Target::Stderr)
-        .init();
+    // Messages read like the tool's own lines; -v and more add a timestamp for logs.
+    builder.format(move |buf, record| {
+        use std::io::Write;
+        let level = match record.level() {
+            log::Level::Warn => "warning".to_string(),
+            other => other.as_str().to_ascii_lowercase(),
+        };
+        if verbose > 0 {
+            writeln!(
+                buf,
+                "[{}] taurus-audit: {level}: {}",
+                buf.timestamp_seconds(),
+                record.args()
+            )
+        } else {
+            writeln!(buf, "taurus-audit: {level}: {}", record.args())
+        }
+    });
+    builder.target(env_logger::Target::Stderr).init();
 }
 
 /// Stops the scan on the first SIGINT or SIGTERM, so it writes its reports.
@@ -72,7 +87,9 @@ fn watch_signals(shutdown: Arc<Shutdown>, is_scan: bool) -> std::io::Result<()> 
     std::thread::Builder::new().name("signals".into()).spawn(move || {
         for signal in signals.forever() {
             if shutdown.is_triggered() && signal == SIGINT {
-                if is_scan {
+                if let Some(hint) = taurus_audit::app::RESUME_HINT.get() {
+                    eprintln!("taurus-audit: second interrupt, exiting now. To check the remaining rows, run:\n  {hint}");
+                } else if is_scan {
                     eprintln!("taurus-audit: second interrupt, exiting now; the journal in the run folder allows --resume");
                 } else {
                     eprintln!("taurus-audit: second interrupt, exiting now");
@@ -81,8 +98,9 @@ fn watch_signals(shutdown: Arc<Shutdown>, is_scan: bool) -> std::io::Result<()> 
             }
             let stop = if signal == SIGINT { Stop::Interrupt } else { Stop::Terminate };
             if is_scan {
+                let again = if signal == SIGINT { " (Ctrl-C again exits at once)" } else { "" };
                 eprintln!(
-                    "taurus-audit: {} received: finishing requests in flight, then writing the reports (Ctrl-C again exits at once)",
+                    "taurus-audit: {} received: finishing requests in flight, then writing the reports{again}",
                     stop.signal_name().unwrap_or("signal")
                 );
             }

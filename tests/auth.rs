@@ -242,3 +242,43 @@ fn token_map_per_project() {
     assert_eq!(report["summary"]["error"], 5);
     assert!(!run.stderr.contains("token-wrong"));
 }
+
+#[test]
+fn token_rejection_stays_within_project() {
+    let dir = TestDir::new();
+    let (a1, b1, a2) = (instance("a1"), instance("b1"), instance("a2"));
+    let mut scenario =
+        Scenario::from_json(&format!(r#"{{"instances": {{"{a2}": "off"}}}}"#)).unwrap();
+    scenario.tokens.push(taurus_audit::sim::TokenGrant {
+        token: "token-a".into(),
+        projects: Some(vec![PROJECT.into()]),
+    });
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), scenario).unwrap();
+    let inventory = dir.inventory(
+        "inv.csv",
+        &[(PROJECT, &a1), (PROJECT_B, &b1), (PROJECT, &a2)],
+    );
+    let run = ak_sk_scan(
+        &dir,
+        &sim,
+        &inventory,
+        &[("TAURUS_AUDIT_TOKEN", "token-a")],
+        &[],
+    );
+    // Project B's 401 must not stop project A's rows: the off instance is found.
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("is used for 2 projects"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("for project {PROJECT_B}")),
+        "{}",
+        run.stderr
+    );
+    let report = run.report();
+    assert_eq!(result_for(&report, &a1)["status"], "on");
+    assert_eq!(result_for(&report, &a2)["status"], "off");
+    assert_eq!(result_for(&report, &b1)["error_kind"], "auth-failed");
+}

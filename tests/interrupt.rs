@@ -312,6 +312,88 @@ fn resume_refuses_changed_inventory() {
 }
 
 #[test]
+fn resume_refuses_complete_run() {
+    let dir = TestDir::new();
+    let sim = simulator("{}");
+    let inventory = dir.inventory("inv.csv", &[(PROJECT, &instance("a"))]);
+    let first = scan(&dir, &sim, &inventory, &[]);
+    first.expect_code(0);
+    let report_before = std::fs::read_to_string(first.run_dir().join("report.json")).unwrap();
+    let run = scan(
+        &dir,
+        &sim,
+        &inventory,
+        &["--resume", first.run_dir().to_str().unwrap()],
+    );
+    run.expect_code(2);
+    assert!(run.stderr.contains("already complete"), "{}", run.stderr);
+    let report_after = std::fs::read_to_string(first.run_dir().join("report.json")).unwrap();
+    assert_eq!(
+        report_before, report_after,
+        "a complete run's report must stay as it was"
+    );
+}
+
+#[test]
+fn resume_keeps_simulator_marker() {
+    let dir = TestDir::new();
+    let ids = rows();
+    let sim = slow_simulator(&ids);
+    let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
+    let inventory = dir.inventory("inv.csv", &pairs);
+    let mut child = scan_command(&dir, &sim, &inventory, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let run_dir = wait_for_journal(&dir, &mut child, 10);
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // A different endpoint is refused: the journal's evidence came from the first one.
+    let other = simulator("{}");
+    let moved = Run::from(
+        scan_command(
+            &dir,
+            &other,
+            &inventory,
+            &["--resume", run_dir.to_str().unwrap()],
+        )
+        .output()
+        .unwrap(),
+        "resume against another endpoint".into(),
+    );
+    moved.expect_code(2);
+    assert!(
+        moved.stderr.contains("the endpoints now are"),
+        "{}",
+        moved.stderr
+    );
+    assert_eq!(other.stats().requests, 0);
+
+    let resumed = Run::from(
+        scan_command(
+            &dir,
+            &sim,
+            &inventory,
+            &["--resume", run_dir.to_str().unwrap()],
+        )
+        .output()
+        .unwrap(),
+        "resume".into(),
+    );
+    resumed.expect_code(1);
+    assert!(
+        resumed.stderr.contains("already checked"),
+        "{}",
+        resumed.stderr
+    );
+    let report = read_report(&run_dir);
+    assert_eq!(report["run"]["simulator"], true);
+    assert!(report["run"]["resumed_rows"].as_u64().unwrap() >= 10);
+}
+
+#[test]
 fn full_disk_stops_scan_without_partial_reports() {
     use taurus_audit::api::endpoint::EndpointResolver;
     use taurus_audit::credentials::{Credentials, Lookup};

@@ -247,7 +247,11 @@ fn describe_transport_error(err: &ureq::Error) -> (TransportKind, String) {
         _ => TransportKind::Fatal,
     };
     let message = match err {
-        ureq::Error::Timeout(what) => format!("timed out ({what})"),
+        ureq::Error::Timeout(ureq::Timeout::Global) => {
+            "the request took longer than --timeout".to_string()
+        }
+        ureq::Error::Timeout(ureq::Timeout::Connect) => "connecting timed out".to_string(),
+        ureq::Error::Timeout(what) => format!("timed out while waiting ({what})"),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         other => other.to_string(),
     };

@@ -78,6 +78,7 @@ pub struct RunInfo {
     pub concurrency: usize,
     pub timeout_seconds: f64,
     pub max_attempts: u32,
+    pub row_budget_seconds: f64,
     pub language: String,
     pub credential_sources: Vec<String>,
     /// True when any response came from the bundled simulator, not the real API.
@@ -163,8 +164,16 @@ impl ReportWriter {
             NamedTempFile::with_prefix_in(".partial-", dir)
                 .with_context(|| format!("cannot create a file in {}", dir.display()))
         };
-        let mut off = csv::Writer::from_writer(temp()?);
-        let mut errors = csv::Writer::from_writer(temp()?);
+        // A UTF-8 byte-order mark makes Excel read non-ASCII labels as UTF-8;
+        // LibreOffice and the csv crate skip it.
+        let with_bom = || -> anyhow::Result<NamedTempFile> {
+            let mut file = temp()?;
+            file.write_all(b"\xEF\xBB\xBF")
+                .with_context(|| format!("cannot write a file in {}", dir.display()))?;
+            Ok(file)
+        };
+        let mut off = csv::Writer::from_writer(with_bom()?);
+        let mut errors = csv::Writer::from_writer(with_bom()?);
         let mut off_header = vec!["project_id", "instance_id", "region"];
         off_header.extend(label_names.iter().map(String::as_str));
         let mut errors_header = off_header.clone();

@@ -3,13 +3,15 @@
 //! Huawei Cloud's gateway locks an AK for 5 minutes after more than 5
 //! consecutive authentication failures, which would break every other job
 //! that uses the key. So a credential is unproven until the API accepts it,
-//! and while it is unproven at most [`MAX_TRIALS_IN_FLIGHT`] requests with it
-//! may be on the wire; other workers wait. The first 401 marks the
+//! and is gated as a whole for an AK/SK but per project for a token, which
+//! is scoped to one project. While it is unproven,
+//! at most [`MAX_TRIALS_IN_FLIGHT`] requests with it may be on the wire; other workers wait. The first 401 marks the
 //! credential rejected, and its remaining rows are never sent. Once proven,
 //! requests go out in parallel. Waits between retries hold no slot, so a
 //! service that fails with 5xx everywhere still sees more than one row at a
 //! time.
 
+use std::collections::HashMap;
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
@@ -39,28 +41,32 @@ pub enum Pass {
     Stopping,
 }
 
+/// What the gate keeps state for: a credential's index, with the project
+/// for a token and an empty string for an AK/SK.
+pub type GateKey = (usize, String);
+
 /// Per-credential state, shared by all workers.
+#[derive(Default)]
 pub struct AuthGate {
-    states: Mutex<Vec<State>>,
+    states: Mutex<HashMap<GateKey, State>>,
     changed: Condvar,
 }
 
+const UNPROVEN: State = State::Unproven { in_flight: 0 };
+
 impl AuthGate {
-    pub fn new(credentials: usize) -> AuthGate {
-        AuthGate {
-            states: Mutex::new(vec![State::Unproven { in_flight: 0 }; credentials]),
-            changed: Condvar::new(),
-        }
+    pub fn new() -> AuthGate {
+        AuthGate::default()
     }
 
     /// Waits until a request with credential `index` may be sent.
-    pub fn pass(&self, index: usize, shutdown: &Shutdown) -> Pass {
+    pub fn pass(&self, key: &GateKey, shutdown: &Shutdown) -> Pass {
         let mut states = self.states.lock().expect("auth gate lock");
         loop {
             if shutdown.is_triggered() {
                 return Pass::Stopping;
             }
-            match &mut states[index] {
+            match states.entry(key.clone()).or_insert(UNPROVEN) {
                 State::Proven => return Pass::Send { trial: false },
                 State::Rejected(reason) => return Pass::Rejected(reason.clone()),
                 State::Unproven { in_flight } if *in_flight < MAX_TRIALS_IN_FLIGHT => {
@@ -80,44 +86,50 @@ impl AuthGate {
     }
 
     /// Records that the API accepted credential `index`.
-    pub fn prove(&self, index: usize) {
+    pub fn prove(&self, key: &GateKey) {
         let mut states = self.states.lock().expect("auth gate lock");
-        if matches!(states[index], State::Unproven { .. }) {
-            states[index] = State::Proven;
+        let state = states.entry(key.clone()).or_insert(UNPROVEN);
+        if matches!(state, State::Unproven { .. }) {
+            *state = State::Proven;
             self.changed.notify_all();
         }
     }
 
     /// Records that the API rejected credential `index`; returns `true` for the first rejection.
-    pub fn reject(&self, index: usize, reason: String) -> bool {
+    pub fn reject(&self, key: &GateKey, reason: String) -> bool {
         let mut states = self.states.lock().expect("auth gate lock");
-        if matches!(states[index], State::Rejected(_)) {
+        let state = states.entry(key.clone()).or_insert(UNPROVEN);
+        if matches!(state, State::Rejected(_)) {
             return false;
         }
-        states[index] = State::Rejected(reason);
+        *state = State::Rejected(reason);
         self.changed.notify_all();
         true
     }
 
     /// Gives back a trial slot once its request has a response, whatever it was.
-    pub fn end_trial(&self, index: usize) {
+    pub fn end_trial(&self, key: &GateKey) {
         let mut states = self.states.lock().expect("auth gate lock");
-        if let State::Unproven { in_flight } = &mut states[index] {
+        if let Some(State::Unproven { in_flight }) = states.get_mut(key) {
             *in_flight = in_flight.saturating_sub(1);
             self.changed.notify_all();
         }
     }
 
-    /// Returns the rejection reason of each rejected credential, by index.
-    pub fn rejections(&self) -> Vec<(usize, String)> {
+    /// Returns the rejection reasons, sorted by credential and project.
+    pub fn rejections(&self) -> Vec<String> {
         let states = self.states.lock().expect("auth gate lock");
-        states
+        let mut rejected: Vec<(&GateKey, &String)> = states
             .iter()
-            .enumerate()
-            .filter_map(|(index, state)| match state {
-                State::Rejected(reason) => Some((index, reason.clone())),
+            .filter_map(|(key, state)| match state {
+                State::Rejected(reason) => Some((key, reason)),
                 _ => None,
             })
+            .collect();
+        rejected.sort();
+        rejected
+            .into_iter()
+            .map(|(_, reason)| reason.clone())
             .collect()
     }
 }
@@ -127,53 +139,57 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    fn key(index: usize) -> GateKey {
+        (index, String::new())
+    }
+
     #[test]
     fn unproven_allows_limited_trials() {
-        let gate = AuthGate::new(1);
+        let gate = AuthGate::new();
         let shutdown = Shutdown::new();
         for _ in 0..MAX_TRIALS_IN_FLIGHT {
-            assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+            assert_eq!(gate.pass(&key(0), &shutdown), Pass::Send { trial: true });
         }
-        gate.prove(0);
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: false });
+        gate.prove(&key(0));
+        assert_eq!(gate.pass(&key(0), &shutdown), Pass::Send { trial: false });
     }
 
     #[test]
     fn waiter_released_by_rejection() {
-        let gate = Arc::new(AuthGate::new(1));
+        let gate = Arc::new(AuthGate::new());
         let shutdown = Arc::new(Shutdown::new());
         for _ in 0..MAX_TRIALS_IN_FLIGHT {
-            assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+            assert_eq!(gate.pass(&key(0), &shutdown), Pass::Send { trial: true });
         }
         let (g, s) = (Arc::clone(&gate), Arc::clone(&shutdown));
-        let waiter = std::thread::spawn(move || g.pass(0, &s));
-        assert!(gate.reject(0, "bad key".into()));
+        let waiter = std::thread::spawn(move || g.pass(&key(0), &s));
+        assert!(gate.reject(&key(0), "bad key".into()));
         assert_eq!(waiter.join().unwrap(), Pass::Rejected("bad key".into()));
-        assert!(!gate.reject(0, "again".into()));
+        assert!(!gate.reject(&key(0), "again".into()));
     }
 
     #[test]
     fn ended_trial_frees_slot() {
-        let gate = AuthGate::new(2);
+        let gate = AuthGate::new();
         let shutdown = Shutdown::new();
         for _ in 0..MAX_TRIALS_IN_FLIGHT {
-            assert_eq!(gate.pass(1, &shutdown), Pass::Send { trial: true });
+            assert_eq!(gate.pass(&key(1), &shutdown), Pass::Send { trial: true });
         }
-        gate.end_trial(1);
-        assert_eq!(gate.pass(1, &shutdown), Pass::Send { trial: true });
+        gate.end_trial(&key(1));
+        assert_eq!(gate.pass(&key(1), &shutdown), Pass::Send { trial: true });
         // Credentials are independent.
-        assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+        assert_eq!(gate.pass(&key(0), &shutdown), Pass::Send { trial: true });
     }
 
     #[test]
     fn stop_releases_waiters() {
-        let gate = Arc::new(AuthGate::new(1));
+        let gate = Arc::new(AuthGate::new());
         let shutdown = Arc::new(Shutdown::new());
         for _ in 0..MAX_TRIALS_IN_FLIGHT {
-            assert_eq!(gate.pass(0, &shutdown), Pass::Send { trial: true });
+            assert_eq!(gate.pass(&key(0), &shutdown), Pass::Send { trial: true });
         }
         let (g, s) = (Arc::clone(&gate), Arc::clone(&shutdown));
-        let waiter = std::thread::spawn(move || g.pass(0, &s));
+        let waiter = std::thread::spawn(move || g.pass(&key(0), &s));
         shutdown.trigger(super::super::shutdown::Stop::Interrupt);
         assert_eq!(waiter.join().unwrap(), Pass::Stopping);
     }

@@ -28,6 +28,12 @@ pub struct Manifest {
     pub run_id: String,
     pub started_at: String,
     pub inventory: Vec<InventoryFile>,
+    /// Distinct endpoints the rows use; a resume must use the same ones.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Set when the run's final reports are complete, so a resume is refused.
+    #[serde(default)]
+    pub complete: bool,
 }
 
 impl Manifest {
@@ -37,12 +43,7 @@ impl Manifest {
             .with_context(|| format!("cannot create a file in {}", dir.display()))?;
         serde_json::to_writer_pretty(&mut file, self)?;
         file.write_all(b"\n")?;
-        file.as_file()
-            .sync_all()
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        file.persist(&path).map_err(|e| {
-            anyhow::Error::new(e.error).context(format!("cannot write {}", path.display()))
-        })?;
+        crate::report::persist(file, &path)?;
         Ok(())
     }
 
@@ -56,6 +57,24 @@ impl Manifest {
         })?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is not a valid manifest", path.display()))
+    }
+
+    /// Fails when the run is complete, or its endpoints differ from `endpoints`.
+    pub fn check_resumable(&self, dir: &Path, endpoints: &[String]) -> anyhow::Result<()> {
+        if self.complete {
+            bail!(
+                "the run in {} is already complete, so there is nothing to resume; start a new scan without --resume",
+                dir.display()
+            );
+        }
+        if !self.endpoints.is_empty() && self.endpoints != endpoints {
+            bail!(
+                "the run started against {} but the endpoints now are {}; resume with the same --endpoint and inventory, or start a new scan",
+                self.endpoints.join(", "),
+                endpoints.join(", ")
+            );
+        }
+        Ok(())
     }
 
     /// Fails unless `current` has the same files, in the same order, with the same bytes.
@@ -91,6 +110,9 @@ pub struct JournalEntry {
     pub project_id: String,
     pub instance_id: String,
     pub finding: Finding,
+    /// Whether the response came from the bundled simulator.
+    #[serde(default)]
+    pub simulator: bool,
 }
 
 /// Reports whether a finding is final, so a resume need not ask again. Rows that
@@ -196,6 +218,7 @@ mod tests {
                 request_id: Some("r".into()),
                 attempts: 1,
             },
+            simulator: true,
         }
     }
 
@@ -212,6 +235,7 @@ mod tests {
         let entries = read_journal(dir.path()).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[&1].finding.status, Status::Off);
+        assert!(entries[&1].simulator);
         assert!(!entries.contains_key(&2));
     }
 

@@ -123,6 +123,13 @@ pub struct PreparedRun {
     resumed: HashMap<u64, JournalEntry>,
 }
 
+impl PreparedRun {
+    /// Returns how many rows already have a final result from an earlier attempt.
+    pub fn resumed_rows(&self) -> usize {
+        self.resumed.len()
+    }
+}
+
 /// Creates the run folder and its manifest, or checks the one to resume.
 pub fn prepare(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result<PreparedRun> {
     let (run_dir, manifest, resumed) = prepare_run_dir(config, inventory)?;
@@ -150,7 +157,6 @@ pub fn execute(
     let resumed_rows = resumed.len() as u64;
     let mut journal = Journal::open(&run_dir)?;
     let mut writer = ReportWriter::create(&run_dir, &inventory.label_names)?;
-    log::info!("run folder: {}", run_dir.display());
     if resumed_rows > 0 {
         log::info!(
             "resume: {resumed_rows} rows already have a final result in the journal and are not asked again"
@@ -160,7 +166,7 @@ pub fn execute(
     let workers = Workers {
         client: ApiClient::new(&config.client),
         credentials,
-        gate: AuthGate::new(credentials.identities.len()),
+        gate: AuthGate::new(),
         rate: AdaptiveRate::new(config.rate),
         retry: config.retry.clone(),
         shutdown,
@@ -230,17 +236,20 @@ pub fn execute(
         concurrency: config.concurrency,
         timeout_seconds: config.client.timeout.as_secs_f64(),
         max_attempts: config.retry.max_attempts,
+        row_budget_seconds: config.retry.row_budget.as_secs_f64(),
         language: config.client.language.header_value().to_string(),
         credential_sources: credentials.describe_sources(),
         simulator,
     };
     let summary = writer.finish(&run)?;
-    let rejected_credentials = workers
-        .gate
-        .rejections()
-        .into_iter()
-        .map(|(_, reason)| reason)
-        .collect();
+    if run.complete {
+        let manifest = Manifest {
+            complete: true,
+            ..manifest
+        };
+        manifest.write(&run_dir)?;
+    }
+    let rejected_credentials = workers.gate.rejections();
     Ok(ScanOutcome {
         run_dir,
         summary,
@@ -260,6 +269,8 @@ fn prepare_run_dir(
     if let Some(dir) = &config.resume {
         let manifest = Manifest::read(dir)?;
         manifest.check_inventory(&inventory.files)?;
+        manifest.check_resumable(dir, &inventory.endpoints)?;
+        remove_partial_files(dir);
         let resumed = journal::read_journal(dir)?;
         return Ok((dir.clone(), manifest, resumed));
     }
@@ -273,14 +284,34 @@ fn prepare_run_dir(
             .unwrap_or_default(),
         started_at: format_time(now),
         inventory: inventory.files.clone(),
+        endpoints: inventory.endpoints.clone(),
+        complete: false,
     };
     manifest.write(&run_dir)?;
     Ok((run_dir, manifest, HashMap::new()))
 }
 
+/// Removes the temporary files of an attempt that was killed while writing its reports.
+fn remove_partial_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(".partial-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Creates `out_dir/<id>`, adding `-2`, `-3`, ... when that folder exists, so
 /// no run ever writes into another's folder.
 pub fn create_run_dir(out_dir: &Path, id: &str) -> anyhow::Result<PathBuf> {
+    if out_dir.exists() && !out_dir.is_dir() {
+        bail!(
+            "the output folder {} is a file, not a folder; give --out-dir a folder",
+            out_dir.display()
+        );
+    }
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create the output folder {}", out_dir.display()))?;
     for suffix in 1..10_000u32 {
@@ -342,7 +373,7 @@ fn dispatch(
                 row,
                 finding: entry.finding,
                 journal: false,
-                from_simulator: false,
+                from_simulator: entry.simulator,
             }
         } else if shutdown.is_triggered() {
             Event::Done {
@@ -398,11 +429,17 @@ impl Workers<'_> {
         rng: &mut impl rand::Rng,
     ) -> (Finding, bool) {
         let identity = &self.credentials.identities[credential_index];
+        // A token is scoped to one project, so a rejection for one project says
+        // nothing about another. An AK/SK is one key for every project.
+        let gate_key = match identity.credential {
+            Credential::Token(_) => (credential_index, row.project_id.clone()),
+            Credential::AkSk { .. } => (credential_index, String::new()),
+        };
         let started = Instant::now();
         let mut attempts = 0u32;
         let mut from_simulator = false;
         loop {
-            let trial = match self.gate.pass(credential_index, self.shutdown) {
+            let trial = match self.gate.pass(&gate_key, self.shutdown) {
                 Pass::Send { trial } => trial,
                 Pass::Stopping => return (not_checked(attempts), from_simulator),
                 Pass::Rejected(reason) => {
@@ -426,7 +463,7 @@ impl Workers<'_> {
                 // Gives the trial slot back once the response is in, on every way out.
                 let _slot = TrialSlot {
                     gate: &self.gate,
-                    index: credential_index,
+                    key: &gate_key,
                     active: trial,
                 };
                 if !self.rate.acquire(self.shutdown) {
@@ -449,17 +486,18 @@ impl Workers<'_> {
                     let reason = rejection_reason(
                         &identity.label,
                         &identity.credential,
+                        &row.project_id,
                         &verdict,
                         &exchange,
                     );
-                    if self.gate.reject(credential_index, reason.clone()) {
+                    if self.gate.reject(&gate_key, reason.clone()) {
                         // The summary repeats the reason at the end; this marks when it happened.
-                        log::info!("{reason}");
+                        log::debug!("{reason}");
                     }
                     return (finding_from(&verdict, &exchange, attempts), from_simulator);
                 }
                 if classify::proves_credential(&verdict) {
-                    self.gate.prove(credential_index);
+                    self.gate.prove(&gate_key);
                 }
                 (exchange, verdict)
             };
@@ -475,9 +513,14 @@ impl Workers<'_> {
             let wait = match decision {
                 Decision::RetryAfter(wait) => wait,
                 Decision::Final | Decision::AttemptsExhausted | Decision::BudgetExhausted => {
-                    if decision != Decision::Final {
+                    let reason = match decision {
+                        Decision::AttemptsExhausted => Some("--max-attempts is reached"),
+                        Decision::BudgetExhausted => Some("the next wait would pass --row-budget"),
+                        _ => None,
+                    };
+                    if let Some(reason) = reason {
                         log::debug!(
-                            "project {} instance {}: giving up after {attempts} attempts ({decision:?})",
+                            "project {} instance {}: giving up after {attempts} attempts, because {reason}",
                             row.project_id,
                             row.instance_id
                         );
@@ -502,14 +545,14 @@ impl Workers<'_> {
 /// Gives back a trial slot of an unproven credential when dropped.
 struct TrialSlot<'a> {
     gate: &'a AuthGate,
-    index: usize,
+    key: &'a gate::GateKey,
     active: bool,
 }
 
 impl Drop for TrialSlot<'_> {
     fn drop(&mut self) {
         if self.active {
-            self.gate.end_trial(self.index);
+            self.gate.end_trial(self.key);
         }
     }
 }
@@ -531,21 +574,19 @@ fn describe_verdict(verdict: &Verdict) -> String {
 fn rejection_reason(
     label: &str,
     credential: &Credential,
+    project_id: &str,
     verdict: &Verdict,
     exchange: &Exchange,
 ) -> String {
     let code = verdict.error_code.as_deref().unwrap_or("no error code");
-    let what = match credential {
-        Credential::Token(_) => {
-            "check that the token is unexpired (tokens last 24 hours) and scoped to the row's project"
-        }
-        Credential::AkSk { .. } => {
-            "check that the AK and SK belong together, are active in IAM, and that temporary keys come with their security token"
-        }
+    let mut reason = match credential {
+        Credential::Token(_) => format!(
+            "the API rejected the credentials ({label}) for project {project_id}: HTTP 401 {code}. The remaining rows of that project are not sent; check that the token is unexpired (tokens last 24 hours) and scoped to that project, or use AK/SK or --token-map for inventories that span projects"
+        ),
+        Credential::AkSk { .. } => format!(
+            "the API rejected the credentials ({label}): HTTP 401 {code}. The remaining rows that use them are not sent, because the gateway locks an AK for 5 minutes after more than 5 consecutive failures; check that the AK and SK belong together, are active in IAM, and that temporary keys come with their security token"
+        ),
     };
-    let mut reason = format!(
-        "the API rejected the credentials ({label}): HTTP 401 {code}. The remaining rows that use them are not sent, because the gateway locks an AK for 5 minutes after more than 5 consecutive failures; {what}"
-    );
     if let Some(server_date) = exchange.server_date {
         let skew = match SystemTime::now().duration_since(server_date) {
             Ok(ahead) => ahead,
@@ -626,6 +667,7 @@ fn report(
                         project_id: row.project_id.clone(),
                         instance_id: row.instance_id.clone(),
                         finding,
+                        simulator: from_simulator,
                     };
                     if let Err(err) = journal.append(&entry) {
                         failure = Some(err);
@@ -678,9 +720,10 @@ fn report(
             let summary = writer.summary();
             progress.set_position(summary.rows);
             progress.set_message(format!(
-                "off {}  errors {}",
+                "off {}  unchecked {}  {:.1} rows/s",
                 summary.off,
-                summary.unchecked()
+                summary.unchecked(),
+                progress.per_sec()
             ));
         }
     }
@@ -705,7 +748,7 @@ fn progress_bar(wanted: bool, total: u64) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {msg}  {per_sec}  eta {eta}")
+        ProgressStyle::with_template("{bar:30} {pos}/{len} rows  {msg}  eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
