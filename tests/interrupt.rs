@@ -56,6 +56,22 @@ fn scan_command(
     command
 }
 
+/// Runs `--resume RUN_DIR` of the same scan against `sim`.
+fn resume(
+    dir: &TestDir,
+    sim: &taurus_audit::sim::Simulator,
+    inventory: &Path,
+    run_dir: &Path,
+) -> Run {
+    let mut command = scan_command(
+        dir,
+        sim,
+        inventory,
+        &["--resume", run_dir.to_str().unwrap()],
+    );
+    Run::from(command.output().unwrap(), format!("{command:?}"))
+}
+
 /// Waits until the only run folder's journal has at least `lines` lines.
 fn wait_for_journal(dir: &TestDir, child: &mut Child, lines: usize) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -155,17 +171,7 @@ fn sigint_writes_incomplete_reports_then_resume_completes() {
     );
 
     let before = sim.stats().requests;
-    let resumed = Run::from(
-        scan_command(
-            &dir,
-            &sim,
-            &inventory,
-            &["--resume", run_dir.to_str().unwrap()],
-        )
-        .output()
-        .unwrap(),
-        "resume".into(),
-    );
+    let resumed = resume(&dir, &sim, &inventory, &run_dir);
     resumed.expect_code(1);
     assert_eq!(resumed.run_dir(), run_dir);
     let report = read_report(&run_dir);
@@ -226,17 +232,7 @@ fn kill_nine_then_resume_matches_uninterrupted_run() {
         .count() as u64;
     let sent_before = sim.stats().requests;
 
-    let resumed = Run::from(
-        scan_command(
-            &dir,
-            &sim,
-            &inventory,
-            &["--resume", run_dir.to_str().unwrap()],
-        )
-        .output()
-        .unwrap(),
-        "resume after kill -9".into(),
-    );
+    let resumed = resume(&dir, &sim, &inventory, &run_dir);
     resumed.expect_code(1);
     let sent_total = sim.stats().requests;
     assert!(
@@ -352,17 +348,7 @@ fn resume_keeps_simulator_marker() {
 
     // A different endpoint is refused: the journal's evidence came from the first one.
     let other = simulator("{}");
-    let moved = Run::from(
-        scan_command(
-            &dir,
-            &other,
-            &inventory,
-            &["--resume", run_dir.to_str().unwrap()],
-        )
-        .output()
-        .unwrap(),
-        "resume against another endpoint".into(),
-    );
+    let moved = resume(&dir, &other, &inventory, &run_dir);
     moved.expect_code(2);
     assert!(
         moved.stderr.contains("the endpoints now are"),
@@ -371,17 +357,7 @@ fn resume_keeps_simulator_marker() {
     );
     assert_eq!(other.stats().requests, 0);
 
-    let resumed = Run::from(
-        scan_command(
-            &dir,
-            &sim,
-            &inventory,
-            &["--resume", run_dir.to_str().unwrap()],
-        )
-        .output()
-        .unwrap(),
-        "resume".into(),
-    );
+    let resumed = resume(&dir, &sim, &inventory, &run_dir);
     resumed.expect_code(1);
     assert!(
         resumed.stderr.contains("already checked"),

@@ -203,69 +203,46 @@ fn classify_http(
 
 fn classify_success(body: &str) -> Verdict {
     if body.trim().is_empty() {
-        return error(
+        return bad_body(
             ErrorKind::EmptyBody,
-            Some(200),
-            None,
             "the API answered 200 with an empty body".to_string(),
-            Retry::No,
         );
     }
     if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(body) {
-        return error(
+        let text = snippet(body).unwrap_or_default();
+        return bad_body(
             ErrorKind::InvalidJson,
-            Some(200),
-            None,
-            format!(
-                "the body is not valid JSON ({err}): {}",
-                snippet(body).unwrap_or_default()
-            ),
-            Retry::No,
+            format!("the body is not valid JSON ({err}): {text}"),
         );
     }
     // serde would also read a struct from a JSON array, so anything but an object is rejected first.
     if !body.trim_start().starts_with('{') {
-        return error(
+        let text = snippet(body).unwrap_or_default();
+        return bad_body(
             ErrorKind::UnexpectedBody,
-            Some(200),
-            None,
-            format!(
-                "the body is JSON but not an object: {}",
-                snippet(body).unwrap_or_default()
-            ),
-            Retry::No,
+            format!("the body is JSON but not an object: {text}"),
         );
     }
+    // The body is valid JSON, so the only errors left are about its shape.
     match serde_json::from_str::<EncryptionBody>(body) {
         Ok(parsed) => match parsed.encryption_status.as_str() {
             "on" => success(Status::On),
             "off" => success(Status::Off),
-            other => error(
+            other => bad_body(
                 ErrorKind::UnexpectedValue,
-                Some(200),
-                None,
                 format!("encryption_status is {other:?}, which is neither \"on\" nor \"off\""),
-                Retry::No,
             ),
         },
-        Err(err) if err.is_data() => error(
+        Err(err) => bad_body(
             ErrorKind::UnexpectedBody,
-            Some(200),
-            None,
             format!("the JSON body does not have one string encryption_status ({err})"),
-            Retry::No,
-        ),
-        Err(err) => error(
-            ErrorKind::InvalidJson,
-            Some(200),
-            None,
-            format!(
-                "the body is not valid JSON ({err}): {}",
-                snippet(body).unwrap_or_default()
-            ),
-            Retry::No,
         ),
     }
+}
+
+/// Builds the verdict for a 200 whose body is not the documented shape.
+fn bad_body(kind: ErrorKind, message: String) -> Verdict {
+    error(kind, Some(200), None, message, Retry::No)
 }
 
 fn transport_verdict(kind: TransportKind, message: &str) -> Verdict {
