@@ -390,7 +390,7 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
     let mut seen = std::collections::HashSet::new();
     let mut problems = Vec::new();
     for record in reader.records() {
-        // csv's errors can quote the row, which holds a token, so only the line is shown.
+        // csv's errors can quote the row, which contains a token, so only the line is shown.
         let record = match record {
             Ok(record) => record,
             Err(err) => {

@@ -80,8 +80,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     builder.target(env_logger::Target::Stderr).init();
 }
 
-/// Stops the scan on the first SIGINT or SIGTERM, so it writes its reports.
-/// A second SIGINT exits at once, and the journal still allows a resume.
+/// Stops the command on the first SIGINT or SIGTERM, so a scan writes its
+/// reports. A second SIGINT exits at once, and a scan's journal still allows a resume.
 fn watch_signals(shutdown: Arc<Shutdown>, is_scan: bool) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;
     std::thread::Builder::new().name("signals".into()).spawn(move || {

@@ -7,8 +7,8 @@
 //! is scoped to one project. While it is unproven,
 //! at most [`MAX_TRIALS_IN_FLIGHT`] requests with it may be on the wire; other workers wait. The first 401 marks the
 //! credential rejected, and its remaining rows are never sent. Once proven,
-//! requests go out in parallel. Waits between retries hold no slot, so a
-//! service that fails with 5xx everywhere still sees more than one row at a
+//! requests go out in parallel. Waits between retries take no slot, so a
+//! service that fails with 5xx everywhere still gets more than one row at a
 //! time.
 
 use std::collections::HashMap;
@@ -29,11 +29,11 @@ enum State {
     Rejected(String),
 }
 
-/// What a worker may do with a credential.
+/// A worker's permission to send with a credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pass {
     /// Send; `trial` is true when the credential is unproven and the request
-    /// holds one of its slots, to be given back with [`AuthGate::end_trial`].
+    /// takes one of its slots, to be given back with [`AuthGate::end_trial`].
     Send { trial: bool },
     /// Do not send: the credential was rejected, for this reason.
     Rejected(String),
@@ -41,7 +41,7 @@ pub enum Pass {
     Stopping,
 }
 
-/// What the gate keeps state for: a credential's index, with the project
+/// The unit the gate keeps state for: a credential's index, with the project
 /// for a token and an empty string for an AK/SK.
 pub type GateKey = (usize, String);
 
@@ -59,7 +59,7 @@ impl AuthGate {
         AuthGate::default()
     }
 
-    /// Waits until a request with credential `index` may be sent.
+    /// Waits until a request with the credential of `key` may be sent.
     pub fn pass(&self, key: &GateKey, shutdown: &Shutdown) -> Pass {
         let mut states = self.states.lock().expect("auth gate lock");
         loop {
@@ -85,7 +85,7 @@ impl AuthGate {
         }
     }
 
-    /// Records that the API accepted credential `index`.
+    /// Records that the API accepted the credential of `key`.
     pub fn prove(&self, key: &GateKey) {
         let mut states = self.states.lock().expect("auth gate lock");
         let state = states.entry(key.clone()).or_insert(UNPROVEN);
@@ -95,7 +95,7 @@ impl AuthGate {
         }
     }
 
-    /// Records that the API rejected credential `index`; returns `true` for the first rejection.
+    /// Records that the API rejected the credential of `key`, and returns `true` for the first rejection.
     pub fn reject(&self, key: &GateKey, reason: String) -> bool {
         let mut states = self.states.lock().expect("auth gate lock");
         let state = states.entry(key.clone()).or_insert(UNPROVEN);

@@ -429,7 +429,7 @@ impl Workers<'_> {
         rng: &mut impl rand::Rng,
     ) -> (Finding, bool) {
         let identity = &self.credentials.identities[credential_index];
-        // A token is scoped to one project, so a rejection for one project says
+        // A token is scoped to one project, so a rejection for one project proves
         // nothing about another. An AK/SK is one key for every project.
         let gate_key = match identity.credential {
             Credential::Token(_) => (credential_index, row.project_id.clone()),
@@ -742,8 +742,8 @@ fn report(
     Ok(())
 }
 
-fn progress_bar(wanted: bool, total: u64) -> ProgressBar {
-    if !wanted || !std::io::stderr().is_terminal() {
+fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
+    if !enabled || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
