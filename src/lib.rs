@@ -4,7 +4,7 @@
 //!
 //! The modules follow the pipeline: [`inventory`] streams and validates rows,
 //! [`credentials`] finds how to authenticate, [`api`] sends one request and
-//! classifies the answer, [`scan`] runs the rate-limited worker pool, and
+//! classifies the response, [`scan`] runs the rate-limited worker pool, and
 //! [`report`] writes the files. [`sim`] is the local API simulator that the
 //! tests, the demo and the benchmark run against.
 
