@@ -104,18 +104,6 @@ struct Workers<'a> {
     requests: std::sync::atomic::AtomicU64,
 }
 
-/// Runs a scan and writes its reports. Errors are fatal setup or output
-/// failures; rows that fail are findings inside the outcome.
-pub fn run(
-    config: &ScanConfig,
-    inventory: &Inventory,
-    credentials: &Credentials,
-    shutdown: &Shutdown,
-) -> anyhow::Result<ScanOutcome> {
-    let prepared = prepare(config, inventory)?;
-    execute(prepared, config, inventory, credentials, shutdown)
-}
-
 /// A run folder ready for the scan: new, or an interrupted run's with its journal read.
 pub struct PreparedRun {
     pub run_dir: PathBuf,
@@ -140,7 +128,8 @@ pub fn prepare(config: &ScanConfig, inventory: &Inventory) -> anyhow::Result<Pre
     })
 }
 
-/// Scans into a prepared run folder and writes the reports.
+/// Scans into a prepared run folder and writes the reports. Errors are fatal
+/// setup or output failures; rows that fail are findings inside the outcome.
 pub fn execute(
     prepared: PreparedRun,
     config: &ScanConfig,
@@ -222,12 +211,11 @@ pub fn execute(
     report_result?;
 
     let interrupted = shutdown.reason().filter(|s| *s != Stop::Abort);
-    let summary_now = writer.summary().clone();
     let run = RunInfo {
         id: manifest.run_id.clone(),
         started_at: manifest.started_at.clone(),
         finished_at: format_time(OffsetDateTime::now_utc()),
-        complete: summary_now.not_checked == 0,
+        complete: writer.summary().not_checked == 0,
         interrupted_by: interrupted.and_then(Stop::signal_name).map(str::to_string),
         resumed_rows,
         inventory: inventory.files.clone(),
