@@ -101,14 +101,14 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
             ""
         };
         eprintln!(
-            "taurus-audit: {} instances: {} on, {} off, {} not found, {} errors, {} not checked; {} requests in {:.1}s ({:.1}/s){source}",
-            summary.total,
+            "taurus-audit: {}: {} on, {} off, {} not found, {}, {} not checked; {} in {:.1}s ({:.1}/s){source}",
+            count(summary.total, "instance"),
             summary.on,
             summary.off,
             summary.not_found,
-            summary.error,
+            count(summary.error, "error"),
             summary.not_checked,
-            outcome.requests,
+            count(outcome.requests, "request"),
             seconds,
             outcome.requests as f64 / seconds.max(0.001),
         );
@@ -138,6 +138,15 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
         return Exit::Failed;
     }
     Exit::from_scan(summary, outcome.interrupted)
+}
+
+/// Formats a count with its noun, in the singular for one.
+fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Builds the command that resumes this scan, from its settings, quoting

@@ -28,7 +28,8 @@ Exit codes:
   2    the scan could not run (usage, inventory, credentials, output folder),
        or the API rejected the credentials and no row could be checked
   3    no row is off, but some rows could not be checked (not_found or error)
-  130  interrupted by SIGINT (143: SIGTERM); reports list not_checked rows";
+  130  interrupted by SIGINT; the reports list the unchecked rows as not_checked
+  143  interrupted by SIGTERM; likewise";
 
 impl Exit {
     /// Maps a finished scan to its exit code. A found `off` outranks an

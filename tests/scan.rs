@@ -411,3 +411,53 @@ fn unwritable_out_dir_exits_two() {
     );
     assert_eq!(sim.stats().requests, 0);
 }
+
+#[test]
+fn flags_and_exit_codes_documented() {
+    let dir = TestDir::new();
+    let help = command(&dir).args(["scan", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let flags = [
+        "--inventory",
+        "--region",
+        "--endpoint",
+        "--rate",
+        "--concurrency",
+        "--timeout",
+        "--max-attempts",
+        "--row-budget",
+        "--out-dir",
+        "--token-file",
+        "--token-map",
+        "--language",
+        "--resume",
+        "--no-progress",
+    ];
+    for flag in flags {
+        assert!(help.contains(flag), "scan --help lacks {flag}");
+        assert!(readme.contains(flag), "README lacks {flag}");
+    }
+    for (code, meaning) in [
+        ("0", "every row was checked"),
+        ("1", "at least one row"),
+        ("2", "could not run"),
+        ("3", "no row is off"),
+        ("130", "SIGINT"),
+        ("143", "SIGTERM"),
+    ] {
+        assert!(
+            help.contains(&format!("  {code} ")),
+            "scan --help lacks exit code {code}"
+        );
+        assert!(help.contains(meaning), "scan --help lacks {meaning:?}");
+        assert!(
+            readme.contains(&format!("| {code} |")),
+            "README lacks exit code {code}"
+        );
+    }
+    for file in ["report.json", "encryption-off.csv", "errors.csv"] {
+        assert!(readme.contains(file), "README lacks {file}");
+    }
+}
