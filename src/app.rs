@@ -74,7 +74,7 @@ fn scan_into_run(
         );
     }
     let outcome = scan::execute(prepared, &config, &inventory, &credentials, shutdown)?;
-    Ok((finish(&outcome, quiet, Some(args)), outcome.run_dir.clone()))
+    Ok((finish(&outcome, quiet, args), outcome.run_dir.clone()))
 }
 
 fn print_warnings(inventory: &Inventory) {
@@ -90,7 +90,7 @@ fn print_warnings(inventory: &Inventory) {
 }
 
 /// Prints the run folder on stdout and the summary on stderr, and picks the exit code.
-fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
+fn finish(outcome: &ScanOutcome, quiet: bool, args: &ScanArgs) -> Exit {
     let summary = &outcome.summary;
     println!("{}", outcome.run_dir.display());
     let seconds = outcome.elapsed.as_secs_f64();
@@ -123,12 +123,10 @@ fn finish(outcome: &ScanOutcome, quiet: bool, args: Option<&ScanArgs>) -> Exit {
             summary.not_checked,
             outcome.run_dir.display()
         );
-        if let Some(args) = args {
-            eprintln!(
-                "To check the remaining rows, run:\n  {}",
-                resume_command(args, &outcome.run_dir)
-            );
-        }
+        eprintln!(
+            "To check the remaining rows, run:\n  {}",
+            resume_command(args, &outcome.run_dir)
+        );
     }
     if !outcome.rejected_credentials.is_empty()
         && summary.on + summary.off == 0
