@@ -260,28 +260,17 @@ fn every_fault_kind() {
     assert_eq!(report["results"].as_array().unwrap().len(), CASES.len());
     assert_eq!(report["summary"]["total"], CASES.len());
 
-    let redirect = result_for(
-        &report,
-        &ids[CASES.iter().position(|c| c.name == "redirect").unwrap()],
-    );
-    assert!(
-        redirect["error_msg"]
+    let message_of = |name: &str| {
+        let index = CASES.iter().position(|c| c.name == name).unwrap();
+        result_for(&report, &ids[index])["error_msg"]
             .as_str()
             .unwrap()
-            .contains("elsewhere.example"),
-        "{redirect}"
-    );
-    let html = result_for(
-        &report,
-        &ids[CASES.iter().position(|c| c.name == "html-502").unwrap()],
-    );
-    assert!(
-        html["error_msg"]
-            .as_str()
-            .unwrap()
-            .contains("502 Bad Gateway"),
-        "{html}"
-    );
+            .to_string()
+    };
+    let redirect = message_of("redirect");
+    assert!(redirect.contains("elsewhere.example"), "{redirect}");
+    let html = message_of("html-502");
+    assert!(html.contains("502 Bad Gateway"), "{html}");
     let errors = read_csv(&run.run_dir().join("errors.csv"));
     let unchecked = CASES
         .iter()

@@ -72,6 +72,24 @@ fn resume(
     Run::from(command.output().unwrap(), format!("{command:?}"))
 }
 
+/// Starts a scan, kills it with SIGKILL once `lines` rows are journaled, and returns its run folder.
+fn kill_after(
+    dir: &TestDir,
+    sim: &taurus_audit::sim::Simulator,
+    inventory: &Path,
+    lines: usize,
+) -> PathBuf {
+    let mut child = scan_command(dir, sim, inventory, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let run_dir = wait_for_journal(dir, &mut child, lines);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    run_dir
+}
+
 /// Waits until the only run folder's journal has at least `lines` lines.
 fn wait_for_journal(dir: &TestDir, child: &mut Child, lines: usize) -> PathBuf {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -185,10 +203,10 @@ fn sigint_writes_incomplete_reports_then_resume_completes() {
     assert_eq!(report["run"]["complete"], true);
     assert_eq!(report["summary"]["not_checked"], 0);
     assert_eq!(report["summary"]["off"], 10);
-    let asked_again = sim.stats().requests - before;
+    let requests_again = sim.stats().requests - before;
     assert!(
-        asked_again <= not_checked + 4,
-        "resume asked {asked_again} rows, {not_checked} were unchecked"
+        requests_again <= not_checked + 4,
+        "resume asked {requests_again} rows, {not_checked} were unchecked"
     );
 }
 
@@ -221,14 +239,7 @@ fn kill_nine_then_resume_matches_uninterrupted_run() {
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
     let inventory = dir.inventory("inv.csv", &pairs);
 
-    let mut child = scan_command(&dir, &sim, &inventory, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let run_dir = wait_for_journal(&dir, &mut child, ROWS / 2);
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    let run_dir = kill_after(&dir, &sim, &inventory, ROWS / 2);
     assert!(
         !run_dir.join("report.json").exists(),
         "a killed run leaves no report under its final name"
@@ -344,14 +355,7 @@ fn resume_keeps_simulator_marker() {
     let sim = slow_simulator(&ids);
     let pairs: Vec<(&str, &str)> = ids.iter().map(|i| (PROJECT, i.as_str())).collect();
     let inventory = dir.inventory("inv.csv", &pairs);
-    let mut child = scan_command(&dir, &sim, &inventory, &[])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let run_dir = wait_for_journal(&dir, &mut child, 10);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let run_dir = kill_after(&dir, &sim, &inventory, 10);
 
     // A different endpoint is refused: the journal's evidence came from the first one.
     let other = simulator("{}");
