@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Writes `OUT_DIR/inventory.csv` and `OUT_DIR/scenario.json`. About one row in
-//! twelve is `off`, one in a hundred is not found, and a few answer 503 once.
+//! twelve is `off`, one in a hundred is not found, and a few respond 503 once.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

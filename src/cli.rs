@@ -73,7 +73,7 @@ pub struct ScanArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint: Option<String>,
 
-    /// Most requests per second across all workers, retries included (above 0, at
+    /// Maximum requests per second across all workers, retries included (above 0, at
     /// most 10000). The API quota is per user and shared with every other tool on
     /// the account; the rate drops by itself when the API answers 429.
     #[arg(long, default_value_t = DEFAULT_RATE, value_name = "N")]
@@ -134,15 +134,15 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
 
-    /// Scenario JSON: credentials, quota, latency and per-instance answers (docs/simulator.md).
+    /// Scenario JSON: credentials, quota, latency and per-instance responses (docs/simulator.md).
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
 
-    /// Requests per second per identity before answering 429 (overrides the scenario).
+    /// Requests per second per identity before responding with 429 (overrides the scenario).
     #[arg(long, value_name = "N")]
     pub quota: Option<u32>,
 
-    /// Milliseconds added before every answer (overrides the scenario).
+    /// Milliseconds added before every response (overrides the scenario).
     #[arg(long, value_name = "MS")]
     pub latency_ms: Option<u64>,
 }

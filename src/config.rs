@@ -16,11 +16,11 @@ const MAX_RATE: f64 = 10_000.0;
 const MAX_CONCURRENCY: usize = 512;
 /// Longest accepted `--timeout`, in seconds.
 const MAX_TIMEOUT: f64 = 600.0;
-/// Longest wait for a connection, however long `--timeout` is.
+/// Maximum wait for a connection, however long `--timeout` is.
 const MAX_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Checks the scan flags and builds the scan configuration. `use_env_proxy`
-/// says whether any endpoint is off the machine.
+/// is true when any endpoint is off the machine.
 pub fn scan_config(args: &ScanArgs, use_env_proxy: bool) -> anyhow::Result<ScanConfig> {
     if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= MAX_RATE) {
         bail!(

@@ -339,10 +339,10 @@ fn ak_sk_identity(
     })
 }
 
-fn read_secret_file(path: &Path, what: &str) -> anyhow::Result<String> {
+fn read_secret_file(path: &Path, description: &str) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
-    warn_if_readable_by_others(path, what);
+        .with_context(|| format!("cannot read the {description} {}", path.display()))?;
+    warn_if_readable_by_others(path, description);
     Ok(text)
 }
 
@@ -386,6 +386,7 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
             path.display()
         );
     };
+
     let mut tokens = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut problems = Vec::new();
@@ -412,6 +413,7 @@ fn read_token_map(path: &Path) -> anyhow::Result<Vec<(String, Secret)>> {
             ));
             continue;
         }
+
         let project = record.get(project_at).unwrap_or("").to_string();
         let token = record.get(token_at).unwrap_or("");
         if project.is_empty() && token.is_empty() {
@@ -492,20 +494,20 @@ fn read_credentials_file(path: &Path) -> anyhow::Result<(String, String, Option<
 }
 
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &Path, what: &str) {
+fn warn_if_readable_by_others(path: &Path, description: &str) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
         log::warn!(
-            "the {what} {} can be read by other users; restrict it with chmod 600",
+            "the {description} {} can be read by other users; restrict it with chmod 600",
             path.display()
         );
     }
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_path: &Path, _what: &str) {}
+fn warn_if_readable_by_others(_path: &Path, _description: &str) {}
 
 #[cfg(test)]
 mod tests {

@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
-    /// The API answered 200 with exactly `"on"`.
+    /// The API responded 200 with exactly `"on"`.
     On,
-    /// The API answered 200 with exactly `"off"`.
+    /// The API responded 200 with exactly `"off"`.
     Off,
-    /// The API answered 404 with a `DBS.` error code: the instance does not exist.
+    /// The API responded 404 with a `DBS.` error code: the instance does not exist.
     NotFound,
     /// Anything else: the row could not be checked.
     Error,
@@ -33,7 +33,7 @@ impl Status {
     }
 }
 
-/// Why a row has status `error`. The kebab-case names are part of the report contract.
+/// The reason a row has status `error`. The kebab-case names are part of the report contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ErrorKind {

@@ -440,6 +440,7 @@ fn read_header<R: Read>(
         }
         Err(err) => return Err(csv_issue(path, &err)),
     };
+
     let mut names = Vec::with_capacity(record.len());
     for (position, field) in record.iter().enumerate() {
         let Ok(name) = std::str::from_utf8(field) else {
@@ -459,7 +460,8 @@ fn read_header<R: Read>(
             .to_string();
         names.push(name);
     }
-    let find = |wanted: &str| names.iter().position(|n| n.eq_ignore_ascii_case(wanted));
+
+    let find = |column: &str| names.iter().position(|n| n.eq_ignore_ascii_case(column));
     let mut problems = Vec::new();
     for (position, name) in names.iter().enumerate() {
         if name.is_empty() {
@@ -476,6 +478,7 @@ fn read_header<R: Read>(
             ));
         }
     }
+
     let project = find(PROJECT_COLUMN);
     let instance = find(INSTANCE_COLUMN);
     for (found, column) in [(project, PROJECT_COLUMN), (instance, INSTANCE_COLUMN)] {
@@ -493,6 +496,7 @@ fn read_header<R: Read>(
             message: problems.join("; "),
         });
     }
+
     let reserved = [
         PROJECT_COLUMN,
         INSTANCE_COLUMN,

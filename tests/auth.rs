@@ -146,7 +146,7 @@ fn credentials_file_in_home() {
 }
 
 #[test]
-fn wrong_sk_at_concurrency_64_sends_at_most_five() {
+fn wrong_sk_sends_few_requests() {
     let dir = TestDir::new();
     let sim = key_simulator("", None);
     let env = [

@@ -157,7 +157,7 @@ fn invalid_inventory_sends_nothing() {
 fn report_lists_every_row_once_in_order() {
     let dir = TestDir::new();
     let ids: Vec<String> = (0..60).map(|i| instance(&format!("r{i:02}"))).collect();
-    // Slow answers for early rows make later rows finish first.
+    // Slow responses for early rows make later rows finish first.
     let scripted: Vec<String> = ids[..5]
         .iter()
         .map(|id| format!(r#""{id}": {{"encryption_status": "on", "delay_ms": 150}}"#))

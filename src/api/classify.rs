@@ -1,4 +1,4 @@
-//! Classification of one API answer, fail-closed.
+//! Classification of one API response, fail-closed.
 //!
 //! A row is `on` only when the API answered 200 with a JSON object whose one
 //! `encryption_status` field is exactly the string `"on"`, and `off` only with
@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use crate::finding::{ErrorKind, Status};
 
-/// How a request ended, before classification.
+/// The outcome of one request, before classification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawAnswer {
-    /// The server answered with a status line and headers.
+    /// The server responded with a status line and headers.
     Http {
         status: u16,
         request_id: Option<String>,
@@ -24,7 +24,7 @@ pub enum RawAnswer {
         /// The body, or why it could not be read in full.
         body: Result<String, BodyError>,
     },
-    /// No complete answer arrived.
+    /// No complete response arrived.
     Transport {
         kind: TransportKind,
         message: String,
@@ -186,7 +186,7 @@ fn classify_http(
                 .to_string(),
         ),
         (ErrorKind::ApiNotFound, m) => Some(format!(
-            "{}; the path or endpoint is wrong, so this is not an instance-not-found answer",
+            "{}; the path or endpoint is wrong, so this is not an instance-not-found response",
             m.unwrap_or_else(|| "404 without a DBS error code".to_string())
         )),
         (_, m) => m,

@@ -52,7 +52,7 @@ pub fn region_endpoint(region: &str) -> Option<String> {
         .map(|(prefix, _)| format!("https://{prefix}.{region}.myhuaweicloud.com"))
 }
 
-/// Lists every region the table knows, sorted.
+/// Lists every region in the table, sorted.
 pub fn known_regions() -> Vec<&'static str> {
     let mut regions: Vec<&str> = REGION_PREFIXES
         .iter()
@@ -125,12 +125,12 @@ impl Endpoint {
         })))
     }
 
-    /// The URL without a trailing slash, e.g. `https://gaussdb.cn-north-4.myhuaweicloud.com`.
+    /// Returns the URL without a trailing slash, e.g. `https://gaussdb.cn-north-4.myhuaweicloud.com`.
     pub fn base_url(&self) -> &str {
         &self.0.base_url
     }
 
-    /// The `Host` header value: the host, with the port when it is not the scheme's default.
+    /// Returns the `Host` header value: the host, with the port when it is not the scheme's default.
     pub fn host_header(&self) -> &str {
         &self.0.host_header
     }
@@ -176,7 +176,7 @@ impl EndpointResolver {
         Ok(EndpointResolver { endpoint, region })
     }
 
-    /// The `--region` value, or empty.
+    /// Returns the `--region` value, or an empty string.
     pub fn default_region(&self) -> &str {
         &self.region
     }

@@ -1,4 +1,4 @@
-//! One request to the TaurusDB API and the classification of its answer.
+//! One request to the TaurusDB API and the classification of its response.
 //!
 //! [`ApiClient`] owns the one `ureq::Agent` that every worker shares, so
 //! connections are kept alive and reused. It sends
@@ -19,16 +19,16 @@ use crate::credentials::Credential;
 use classify::{BodyError, RawAnswer, TransportKind};
 use endpoint::Endpoint;
 
-/// Largest response body read. The real answers are under 300 bytes, so 16 KiB
+/// Largest response body read. The real responses are under 300 bytes, so 16 KiB
 /// leaves room for a proxy's error page while a misdirected endpoint that
 /// streams megabytes cannot exhaust memory across many workers.
 pub const BODY_LIMIT: u64 = 16 * 1024;
 
-/// The header the bundled simulator adds to every answer, so reports can say
-/// that their evidence came from it.
+/// The header the bundled simulator adds to every response, so reports can
+/// record that their evidence came from it.
 pub const SIMULATOR_HEADER: &str = "x-taurus-audit-simulator";
 
-/// The `User-Agent` sent with every request.
+/// Returns the `User-Agent` sent with every request.
 pub fn user_agent() -> String {
     format!("taurus-audit/{}", env!("CARGO_PKG_VERSION"))
 }
@@ -122,7 +122,8 @@ impl ApiClient {
         format!("/v3/{project_id}/instances/{instance_id}/backups/encryption")
     }
 
-    /// Sends one request and returns what happened; never panics on network input.
+    /// Sends one request and returns what happened. Network failures and
+    /// malformed responses become a `RawAnswer`, not an error or a panic.
     pub fn get_encryption(
         &self,
         endpoint: &Endpoint,
@@ -234,7 +235,7 @@ impl ApiClient {
     }
 }
 
-/// Sorts a ureq error into a transport kind with a message that holds no secret
+/// Sorts a ureq error into a transport kind with a message that contains no secret
 /// (ureq's messages name the URL and the failure, never request headers).
 fn describe_transport_error(err: &ureq::Error) -> (TransportKind, String) {
     let kind = match err {

@@ -6,8 +6,8 @@
 //!
 //! When the API responds with 429, the quota is below the current rate. The
 //! rate drops to 95% of the requests the API accepted in the last full
-//! second (and at least 5% below the current rate, but never below half of
-//! it); before a full second has passed it drops to 85%. A decrease happens
+//! second, at least 5% below the current rate but never below half of it.
+//! Before a full second has been counted it drops to 85%. A decrease happens
 //! at most once per 250 ms, so one burst of 429s from requests already in
 //! flight counts once. After each second without a 429 the rate climbs back
 //! by 4% (at least 0.5/s), never above the ceiling: multiplicative decrease
@@ -75,7 +75,7 @@ impl RateState {
         if elapsed < WINDOW {
             return;
         }
-        // A window with no traffic after it says nothing about the quota.
+        // A window followed by a quiet one tells nothing about the quota.
         self.last_window_accepted = if elapsed < WINDOW * 2 {
             Some(self.window_accepted)
         } else {

@@ -218,7 +218,7 @@ impl std::fmt::Display for ResetConnection {
 
 impl std::error::Error for ResetConnection {}
 
-/// Accepts connections until told to stop, serving each on its own task with keep-alive.
+/// Accepts connections until the stop signal changes, serving each on its own task with keep-alive.
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     context: Arc<SharedState>,

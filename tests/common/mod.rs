@@ -67,7 +67,7 @@ pub fn simulator(scenario: &str) -> Simulator {
     Simulator::start("127.0.0.1:0".parse().unwrap(), scenario).expect("simulator starts")
 }
 
-/// The binary with a clean environment: no inherited credentials, proxies or
+/// Builds a command for the binary with a clean environment: no inherited credentials, proxies or
 /// home folder, so nothing outside the test can change what it does.
 pub fn command(dir: &TestDir) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_taurus-audit"));
@@ -126,7 +126,7 @@ impl Run {
         self
     }
 
-    /// The run folder printed on stdout.
+    /// Returns the run folder printed on stdout.
     pub fn run_dir(&self) -> PathBuf {
         let line = self
             .stdout
